@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds agentfleet/bookworm-systemd:local with debootstrap + docker import
+# (no registry is reachable here). The image carries a label with a hash of
+# its recipe; a matching image is reused, a stale one is rebuilt.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+. "$here/lib.sh"
+
+image="${AGENTFLEET_BASE_IMAGE:-agentfleet/bookworm-systemd:local}"
+mirror="${AGENTFLEET_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+recipe_dir="$root/images/bookworm-systemd"
+host_ca=/etc/ssl/certs/ca-certificates.crt
+
+[ -r "$host_ca" ] || die "The build host has no CA bundle at $host_ca; install ca-certificates."
+
+recipe_hash="$(cat "$recipe_dir/packages" "$recipe_dir/customize.sh" "$host_ca" "$0" \
+  | sha256sum | cut -c1-16)"
+
+current="$(docker image inspect -f '{{ index .Config.Labels "agentfleet.recipe" }}' "$image" 2>/dev/null || true)"
+if [ "$current" = "$recipe_hash" ]; then
+  say "base image $image is up to date (recipe $recipe_hash): reusing it"
+  exit 0
+elif [ -z "$current" ]; then
+  say "base image $image is missing: building it (recipe $recipe_hash, takes a few minutes)"
+else
+  say "base image $image was built from recipe $current, recipe is now $recipe_hash: rebuilding"
+fi
+
+ensure_debs debootstrap
+
+work="$(mktemp -d /var/tmp/agentfleet-rootfs.XXXXXX)"
+rootfs="$work/rootfs"
+cleanup() {
+  # A debootstrap that died midway can leave /proc or /sys mounted in the
+  # tree; unmount first so the removal never reaches the host's files.
+  grep -o " $rootfs/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf --one-file-system "$work"
+}
+trap cleanup EXIT
+
+pkgs="$(grep -v '^#' "$recipe_dir/packages" | xargs | tr ' ' ,)"
+debootstrap --variant=minbase --include="$pkgs" bookworm "$rootfs" "$mirror" \
+  >"$work/debootstrap.log" 2>&1 \
+  || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap of bookworm from $mirror failed (log above)."; }
+
+install -m 0644 "$host_ca" "$rootfs/usr/local/share/ca-certificates/agentfleet-build-host.crt"
+install -m 0755 "$recipe_dir/customize.sh" "$rootfs/tmp/customize.sh"
+chroot "$rootfs" /tmp/customize.sh
+
+tar -C "$rootfs" -c . | docker import \
+  --change 'ENV container=docker' \
+  --change 'STOPSIGNAL SIGRTMIN+3' \
+  --change 'CMD ["/lib/systemd/systemd"]' \
+  --change "LABEL agentfleet.recipe=$recipe_hash" \
+  - "$image" >/dev/null
+say "built $image (recipe $recipe_hash)"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Creates .venv from the pinned requirements, or reuses it when the
+# requirements have not changed since it was built.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+. "$here/lib.sh"
+
+venv="$root/.venv"
+python="${PYTHON:-python3}"
+stamp="$venv/.requirements.sha256"
+want="$(cat "$root/requirements.txt" "$root/requirements-test.txt" | sha256sum | cut -c1-16)"
+
+if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  say "python venv .venv matches the pinned requirements ($want): reusing it"
+  exit 0
+fi
+
+command -v "$python" >/dev/null || die "$python not found; install Python 3.11 or newer."
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || die "$("$python" --version) is too old: ansible-core 2.19 needs Python 3.11 or newer."
+# Debian splits venv/ensurepip out of python3.
+"$python" -c 'import ensurepip, venv' 2>/dev/null || ensure_debs python3-venv
+
+if [ -d "$venv" ]; then
+  say "python venv .venv is out of date with the requirements: rebuilding it"
+  rm -rf "$venv"
+else
+  say "python venv .venv is missing: creating it from the pinned requirements"
+fi
+"$python" -m venv "$venv"
+"$venv/bin/pip" install -q --upgrade pip >/dev/null
+"$venv/bin/pip" install -q -r "$root/requirements-test.txt" \
+  || die "pip could not install requirements-test.txt into .venv (output above)."
+echo "$want" > "$stamp"
+say "python venv .venv ready"
