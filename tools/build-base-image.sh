@@ -50,7 +50,6 @@ chroot "$rootfs" /tmp/customize.sh
 
 tar -C "$rootfs" -c . | docker import \
   --change 'ENV container=docker' \
-  --change 'STOPSIGNAL SIGRTMIN+3' \
   --change 'CMD ["/lib/systemd/systemd"]' \
   --change "LABEL agentfleet.recipe=$recipe_hash" \
   - "$image" >/dev/null

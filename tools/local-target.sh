@@ -16,6 +16,8 @@ run_flags=(
   --cap-add SYS_ADMIN --security-opt seccomp=unconfined
   --cgroupns=host --volume /sys/fs/cgroup:/sys/fs/cgroup:rw
   --tmpfs /run --tmpfs /run/lock --env container=docker
+  # systemd shuts down cleanly on SIGRTMIN+3, not on docker's SIGTERM
+  --stop-signal SIGRTMIN+3
   --label agentfleet.role=local-target
 )
 

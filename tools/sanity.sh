@@ -6,6 +6,9 @@ root="$(dirname "$here")"
 . "$here/lib.sh"
 . "$here/collection-tree.sh"
 
+# The shellcheck sanity test is skipped with a mere warning without it.
+ensure_debs shellcheck
+
 python_version="$("$root/.venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 # ansible-test bootstraps pip in its venvs from a script on a host this
 # network cannot reach, unless a cached copy exists: install our offline

@@ -5,7 +5,9 @@ set -eu
 
 # The build host's CA bundle, so HTTPS through an intercepting proxy
 # (npm, pip) works inside the container the same way it does outside.
-update-ca-certificates >/dev/null
+# rehash warns that a bundle is not a single certificate; the bundle is
+# still concatenated into ca-certificates.crt, which is what clients read.
+update-ca-certificates >/dev/null 2>&1
 
 # Units that only make sense on real hardware or a real console and would
 # leave the container "degraded" for no reason.
