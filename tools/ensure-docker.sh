@@ -22,12 +22,17 @@ else
   # detached so it outlives this make invocation.
   say "docker engine not running: starting dockerd (log: $log)"
   setsid nohup dockerd >"$log" 2>&1 </dev/null &
+  dockerd_pid=$!
 fi
 
 for _ in $(seq 1 60); do
   if docker info >/dev/null 2>&1; then
     say "docker engine started"
     exit 0
+  fi
+  # A dockerd that already exited will not come up by waiting longer.
+  if [ -n "${dockerd_pid:-}" ] && ! kill -0 "$dockerd_pid" 2>/dev/null; then
+    break
   fi
   sleep 1
 done

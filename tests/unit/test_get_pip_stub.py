@@ -24,7 +24,8 @@ def test_stub_drops_get_pip_only_options_and_restores_pip_config(monkeypatch):
     assert stub.main() == 0
 
     assert calls[0] == ("bootstrap", {"upgrade": True})
-    _, cmd, env = calls[1]
+    kind, cmd, env = calls[1]
+    assert kind == "call"
     assert cmd[1:] == ["-m", "pip", "install", "--disable-pip-version-check", "pip==24.2"]
     assert "PIP_CONFIG_FILE" not in env
 

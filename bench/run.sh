@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Runs every benchmark against the local target; called by `make bench`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python bench/rerun.py "$@"
