@@ -34,7 +34,7 @@ def main():
     # Bring the host to the converged state first: only no-change runs count.
     timed(site)
     site_times, floor_times = [], []
-    for _ in range(args.rounds):
+    for _round in range(args.rounds):
         elapsed, out = timed(site)
         if " changed=0 " not in out:
             raise SystemExit("site.yml changed something on a re-run: not idempotent, nothing to measure")
