@@ -21,4 +21,6 @@ systemctl mask \
 rm -f /var/lib/dbus/machine-id
 
 apt-get clean
-rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /tmp/* /var/tmp/*
+# Package lists stay: apt in the image must look like apt on a VPS, and
+# an emptied list directory would look freshly updated to cache_valid_time.
+rm -rf /var/cache/apt/*.bin /tmp/* /var/tmp/*

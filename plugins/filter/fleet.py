@@ -1,0 +1,90 @@
+# -*- coding: utf-8 -*-
+# Copyright: agentfleet.vps developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters that turn the inventory into the checked fleet plan.
+
+The logic lives in module_utils/fleet_plan.py; these wrappers only turn a
+PlanError into an AnsibleFilterError, so the play stops with our message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.agentfleet.vps.plugins.module_utils import fleet_plan
+
+
+def _plain(value):
+    """Inventory data arrives as Ansible's lazy, tagged containers, which
+    deepcopy cannot copy; the plan logic wants plain Python values."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def _wrap(func):
+    def wrapper(*args, **kwargs):
+        args = [_plain(a) for a in args]
+        kwargs = {k: _plain(v) for k, v in kwargs.items()}
+        try:
+            return func(*args, **kwargs)
+        except fleet_plan.PlanError as exc:
+            raise AnsibleFilterError(str(exc)) from None
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+def fleet_port_plan(agents, base=18800, stride=200, ss_output="", fleet_uid=None, fleet_credentials=None):
+    """Validated plan of the fleet; see module_utils/fleet_plan.build_plan."""
+    listeners = fleet_plan.parse_listeners(ss_output)
+    uid = int(fleet_uid) if fleet_uid not in (None, "") else None
+    return fleet_plan.build_plan(agents, base, stride, listeners, uid, fleet_credentials)
+
+
+def fleet_env_files(plan, agents, fleet_credentials, home):
+    """agent_files env_files entries (the secrets) of every present agent.
+    A token not given in the inventory is generated on the host once."""
+    by_name = {agent["name"]: agent for agent in agents}
+    result = []
+    for entry in plan:
+        if entry["state"] != "present":
+            continue
+        agent = by_name[entry["name"]]
+        creds = fleet_plan.credentials_for(agent, fleet_credentials)
+        result.append({
+            "path": "%s/.openclaw-%s/gateway.env" % (home, entry["name"]),
+            "agent": entry["name"],
+            "values": fleet_plan.gateway_env(entry, creds, agent.get("token")),
+            "generate": ["OPENCLAW_GATEWAY_TOKEN"],
+        })
+    return result
+
+
+def fleet_gateway_probe(entry):
+    """gateway_ready entry of one planned agent."""
+    return {"name": entry["name"], "port": entry["port"], "unit": fleet_plan.unit_name(entry["name"])}
+
+
+def fleet_openclaw_config(entry, state_dir, workspace, version, extra=None):
+    """The openclaw.json document of one planned agent."""
+    return fleet_plan.openclaw_config(entry, state_dir, workspace, version, extra)
+
+
+class FilterModule:
+    """agentfleet.vps fleet plan filters."""
+
+    def filters(self):
+        return {
+            "fleet_port_plan": _wrap(fleet_port_plan),
+            "fleet_env_files": _wrap(fleet_env_files),
+            "fleet_gateway_probe": _wrap(fleet_gateway_probe),
+            "fleet_unit": _wrap(fleet_plan.unit_name),
+            "fleet_openclaw_config": _wrap(fleet_openclaw_config),
+        }

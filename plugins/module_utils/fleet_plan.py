@@ -1,0 +1,228 @@
+# -*- coding: utf-8 -*-
+# Copyright: agentfleet.vps developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet plan: which agent runs where, checked before the host changes.
+
+Pure functions on plain data, standard library only: the filter plugins
+call them on the controller, and the same file can be shipped to the VPS.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+PROFILE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+# OpenClaw's own rule for env var names in SecretRefs and substitutions.
+ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
+ROLES = ("coordinator", "specialist")
+STATES = ("present", "absent")
+# A gateway uses its base port, base+2 for browser control and a CDP range
+# up to base+110 (OpenClaw docs, gateway/multiple-gateways.md).
+PORT_SPAN = 110
+PORT_MIN = 1024
+PORT_MAX = 65535
+
+
+UNIT_PREFIX = "openclaw-gateway-"
+
+
+def unit_name(agent_name):
+    """The user unit that runs an agent's gateway."""
+    return "%s%s.service" % (UNIT_PREFIX, agent_name)
+
+
+class PlanError(ValueError):
+    """The inventory describes a fleet that cannot be deployed."""
+
+
+def deep_merge(base, override):
+    """Return base with override merged in; dicts merge, anything else replaces."""
+    result = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = deep_merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def provider_of(model):
+    """'anthropic/claude-x' -> 'anthropic'; a model without provider is an error."""
+    provider, sep, rest = (model or "").partition("/")
+    if not sep or not provider or not rest:
+        raise PlanError("model '%s' must be written as provider/model, e.g. anthropic/claude-sonnet-4-5" % model)
+    return provider
+
+
+def env_prefix(provider):
+    """OpenClaw reads <PROVIDER>_API_KEY(S): upper case, '-' and '.' as '_'."""
+    name = re.sub(r"[^A-Z0-9]", "_", provider.upper())
+    if not ENV_NAME.match(name + "_API_KEY"):
+        raise PlanError("provider '%s' cannot be mapped to an environment variable name" % provider)
+    return name
+
+
+def parse_listeners(ss_output):
+    """Parse `ss -Htlne` into (port, uid) pairs; root sockets carry no uid."""
+    listeners = set()
+    for line in (ss_output or "").splitlines():
+        fields = line.split()
+        if len(fields) < 4:
+            continue
+        local = fields[3]
+        port = local.rsplit(":", 1)[-1]
+        if not port.isdigit():
+            continue
+        match = re.search(r"\buid:(\d+)", line)
+        listeners.add((int(port), int(match.group(1)) if match else 0))
+    return sorted(listeners)
+
+
+def _check_names(agents):
+    seen = set()
+    for index, agent in enumerate(agents):
+        name = agent.get("name")
+        if not isinstance(name, str) or not PROFILE_NAME.match(name):
+            raise PlanError(
+                "fleet_agents[%d].name=%r is not a valid OpenClaw profile name: use 1-32 characters, "
+                "lower-case letters, digits and '-', starting with a letter" % (index, name))
+        if name in seen:
+            raise PlanError("fleet_agents: the name '%s' is used by more than one agent; names must be unique" % name)
+        seen.add(name)
+        role = agent.get("role", "specialist")
+        if role not in ROLES:
+            raise PlanError("fleet_agents[%s].role=%r is not allowed: use one of %s" % (name, role, ", ".join(ROLES)))
+        state = agent.get("state", "present")
+        if state not in STATES:
+            raise PlanError("fleet_agents[%s].state=%r is not allowed: use one of %s" % (name, state, ", ".join(STATES)))
+
+
+def assign_ports(agents, base, stride):
+    """Explicit ports win; the others get base + stride * (position in the list)."""
+    ports = {}
+    for index, agent in enumerate(agents):
+        port = agent.get("port")
+        ports[agent["name"]] = int(port) if port not in (None, "") else int(base) + int(stride) * index
+    return ports
+
+
+def check_ports(ports, listeners=(), fleet_uid=None):
+    """Every agent's whole range must be free of every other agent and of
+    listeners that belong to anything but the fleet user."""
+    ranges = []
+    for name, port in ports.items():
+        if port < PORT_MIN or port + PORT_SPAN > PORT_MAX:
+            raise PlanError(
+                "agent '%s': port %d is out of range; the gateway needs %d..%d, which must lie within %d..%d"
+                % (name, port, port, port + PORT_SPAN, PORT_MIN, PORT_MAX))
+        ranges.append((port, port + PORT_SPAN, name))
+    ranges.sort()
+    for (lo1, hi1, name1), (lo2, hi2, name2) in zip(ranges, ranges[1:]):
+        if lo2 <= hi1:
+            raise PlanError(
+                "port clash: agent '%s' uses ports %d-%d and agent '%s' uses ports %d-%d; they overlap at %d-%d. "
+                "Each gateway needs base..base+%d (OpenClaw derives browser and CDP ports from the base): "
+                "keep base ports at least %d apart" % (name1, lo1, hi1, name2, lo2, hi2, lo2, min(hi1, hi2), PORT_SPAN, PORT_SPAN + 10))
+    for port, uid in listeners:
+        if fleet_uid is not None and uid == fleet_uid:
+            continue  # a gateway of ours, already running
+        for lo, hi, name in ranges:
+            if lo <= port <= hi:
+                raise PlanError(
+                    "port clash: agent '%s' needs ports %d-%d but port %d is already in use on the host "
+                    "by another program (uid %d); pick another port for '%s'" % (name, lo, hi, port, uid, name))
+
+
+def credentials_for(agent, fleet_credentials):
+    """Provider -> ordered key list: the agent's own keys override the fleet's."""
+    creds = dict(fleet_credentials or {})
+    creds.update(agent.get("credentials") or {})
+    result = {}
+    for provider, keys in creds.items():
+        if isinstance(keys, str):
+            keys = [keys]
+        result[provider] = [k for k in (keys or []) if k]
+    return result
+
+
+def check_credentials(agent, credentials):
+    model = agent.get("model") or {}
+    chain = [model.get("primary")] + list(model.get("fallbacks") or [])
+    for tier, name in [("primary", chain[0])] + [("fallback", m) for m in chain[1:]]:
+        if not name:
+            raise PlanError("agent '%s': model.primary is required" % agent["name"])
+        provider = provider_of(name)
+        if not credentials.get(provider):
+            raise PlanError(
+                "agent '%s': the %s model '%s' needs a key for provider '%s', but neither "
+                "fleet_agents[%s].credentials nor fleet_credentials has one" % (agent["name"], tier, name, provider, agent["name"]))
+
+
+def build_plan(agents, base=18800, stride=200, listeners=(), fleet_uid=None, fleet_credentials=None):
+    """Validate the inventory and return one plain entry per agent (no secrets)."""
+    agents = list(agents or [])
+    _check_names(agents)
+    present = [a for a in agents if a.get("state", "present") == "present"]
+    ports = assign_ports(agents, base, stride)
+    check_ports({a["name"]: ports[a["name"]] for a in present}, listeners, fleet_uid)
+    plan = []
+    for agent in agents:
+        entry = {
+            "name": agent["name"],
+            "role": agent.get("role", "specialist"),
+            "state": agent.get("state", "present"),
+            "purge": bool(agent.get("purge", False)),
+            "port": ports[agent["name"]],
+            "port_range": [ports[agent["name"]], ports[agent["name"]] + PORT_SPAN],
+        }
+        if entry["state"] == "present":
+            credentials = credentials_for(agent, fleet_credentials)
+            check_credentials(agent, credentials)
+            model = agent["model"]
+            entry["model"] = {"primary": model["primary"], "fallbacks": list(model.get("fallbacks") or [])}
+            entry["providers"] = sorted(set(provider_of(m) for m in [model["primary"]] + entry["model"]["fallbacks"]))
+        plan.append(entry)
+    return plan
+
+
+def gateway_env(agent, credentials, token=None):
+    """The secrets env file of one agent as a dict. Only providers the
+    model chain uses are written: a key the agent cannot use is a key it
+    cannot leak. The first key is the primary tier, the rest the secondary
+    tier OpenClaw rotates to on rate limits (<PROVIDER>_API_KEYS)."""
+    env = {}
+    if token:
+        env["OPENCLAW_GATEWAY_TOKEN"] = token
+    for provider in agent["providers"]:
+        keys = credentials[provider]
+        prefix = env_prefix(provider)
+        env[prefix + "_API_KEY"] = keys[0]
+        if len(keys) > 1:
+            env[prefix + "_API_KEYS"] = ",".join(keys)
+    return env
+
+
+def openclaw_config(agent, state_dir, workspace, version, extra=None):
+    """The agent's openclaw.json as a dict. The token is a SecretRef to the
+    env file, so the config itself holds no secret."""
+    base = {
+        # OpenClaw swaps a hand-written config without meta for its .bak.
+        "meta": {"lastTouchedVersion": version},
+        "gateway": {
+            "mode": "local",
+            "bind": "loopback",
+            "port": agent["port"],
+            "auth": {
+                "mode": "token",
+                "token": {"source": "env", "provider": "default", "id": "OPENCLAW_GATEWAY_TOKEN"},
+            },
+        },
+        "agents": {
+            "defaults": {
+                "workspace": workspace,
+                "model": {"primary": agent["model"]["primary"], "fallbacks": agent["model"]["fallbacks"]},
+            },
+        },
+    }
+    return deep_merge(base, extra)

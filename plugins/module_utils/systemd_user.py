@@ -1,0 +1,48 @@
+# -*- coding: utf-8 -*-
+# Copyright: agentfleet.vps developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Talking to a user's systemd manager from root, many units per call."""
+
+from __future__ import annotations
+
+import pwd
+
+SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "MainPID", "NRestarts")
+
+
+class UserManager:
+    """Runs `systemctl --user` as the user, with the XDG_RUNTIME_DIR and
+    bus address its manager listens on (root's environment has neither)."""
+
+    def __init__(self, run_command, user):
+        self._run = run_command
+        self.user = user
+        self.uid = pwd.getpwnam(user).pw_uid
+        runtime_dir = "/run/user/%d" % self.uid
+        self.environ = {
+            "XDG_RUNTIME_DIR": runtime_dir,
+            "DBUS_SESSION_BUS_ADDRESS": "unix:path=%s/bus" % runtime_dir,
+        }
+
+    def systemctl(self, *args):
+        argv = ["runuser", "-u", self.user, "--", "systemctl", "--user", "--no-pager"] + list(args)
+        return self._run(argv, environ_update=self.environ)
+
+    def show(self, units):
+        """unit name -> dict of SHOW_PROPERTIES, in one systemctl call."""
+        if not units:
+            return {}
+        rc, out, err = self.systemctl("show", "--property=" + ",".join(SHOW_PROPERTIES), *units)
+        if rc != 0:
+            raise RuntimeError("systemctl --user show failed: %s" % (err or out).strip())
+        states = {}
+        for block in out.strip().split("\n\n"):
+            props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+            if props.get("Id"):
+                states[props["Id"]] = props
+        return states
+
+    def journal(self, unit, lines=30):
+        rc, out, err = self._run(["journalctl", "--no-pager", "--output=short-iso", "-n", str(lines),
+                                  "_UID=%d" % self.uid, "_SYSTEMD_USER_UNIT=%s" % unit])
+        return out if rc == 0 else err

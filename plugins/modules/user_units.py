@@ -1,0 +1,166 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: agentfleet.vps developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: user_units
+short_description: Enable, start, restart and stop many user-level systemd units at once
+version_added: 0.1.0
+description:
+  - Manages units of one user's systemd manager (the lingering service user of the fleet)
+    with one C(systemctl --user show) to read every unit's state and at most one
+    C(systemctl) call per action, so the cost does not grow with the number of units.
+  - Runs C(systemctl --user) as that user with its C(XDG_RUNTIME_DIR) and session bus.
+author:
+  - agentfleet.vps developers
+options:
+  user:
+    description: Owner of the user manager.
+    type: str
+    required: true
+  daemon_reload:
+    description: Reload unit files before anything else.
+    type: bool
+    default: false
+  present:
+    description: Units that must be enabled (C(WantedBy=) of their unit file).
+    type: list
+    elements: str
+    default: []
+  start:
+    description:
+      - Start the O(present) units that are not active. With V(false) the units are only
+        enabled (staging); they start at the next boot of the user manager.
+    type: bool
+    default: true
+  restart:
+    description:
+      - Units to restart because their files changed. A unit this call started is not
+        restarted again; a stopped unit is left alone when O(start=false).
+    type: list
+    elements: str
+    default: []
+  absent:
+    description: Units to stop and disable.
+    type: list
+    elements: str
+    default: []
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Enable and start the gateways, restart the changed ones
+  agentfleet.vps.user_units:
+    user: openclaw
+    daemon_reload: true
+    present:
+      - openclaw-gateway-coordinator.service
+      - openclaw-gateway-coder.service
+    restart:
+      - openclaw-gateway-coder.service
+"""
+
+RETURN = r"""
+enabled:
+  description: Units this call enabled.
+  returned: always
+  type: list
+  elements: str
+started:
+  description: Units this call started.
+  returned: always
+  type: list
+  elements: str
+restarted:
+  description: Units this call restarted.
+  returned: always
+  type: list
+  elements: str
+stopped:
+  description: Units this call stopped and disabled.
+  returned: always
+  type: list
+  elements: str
+states:
+  description: State of every O(present) and O(absent) unit after the call.
+  returned: always
+  type: dict
+  sample:
+    openclaw-gateway-coder.service:
+      ActiveState: active
+      UnitFileState: enabled
+      MainPID: "4242"
+      NRestarts: "0"
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            user=dict(type="str", required=True),
+            daemon_reload=dict(type="bool", default=False),
+            present=dict(type="list", elements="str", default=[]),
+            start=dict(type="bool", default=True),
+            restart=dict(type="list", elements="str", default=[]),
+            absent=dict(type="list", elements="str", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        manager = UserManager(module.run_command, p["user"])
+    except KeyError:
+        module.fail_json(msg="user %s does not exist on the host" % p["user"])
+
+    def run(*args):
+        rc, out, err = manager.systemctl(*args)
+        if rc != 0:
+            module.fail_json(msg="systemctl --user %s failed: %s" % (" ".join(args), (err or out).strip()))
+
+    if p["daemon_reload"] and not module.check_mode:
+        run("daemon-reload")
+
+    before = manager.show(p["present"] + p["absent"])
+    state = lambda unit, key: before.get(unit, {}).get(key, "")  # noqa: E731
+
+    to_stop = [u for u in p["absent"] if state(u, "ActiveState") in ("active", "activating", "reloading")
+               or state(u, "UnitFileState") == "enabled"]
+    to_enable = [u for u in p["present"] if state(u, "UnitFileState") != "enabled"]
+    inactive = [u for u in p["present"] if state(u, "ActiveState") not in ("active", "activating", "reloading")]
+    to_start = inactive if p["start"] else []
+    to_restart = [u for u in p["restart"] if u not in inactive]
+
+    if not module.check_mode:
+        if to_stop:
+            run("disable", "--now", *to_stop)
+        if to_enable:
+            run("enable", *to_enable)
+        if to_start:
+            # --no-block: readiness is checked by the caller; a slow start
+            # must not hold the whole play on one unit.
+            run("start", "--no-block", *to_start)
+        if to_restart:
+            run("restart", "--no-block", *to_restart)
+
+    after = manager.show(p["present"] + p["absent"]) if not module.check_mode else before
+    module.exit_json(
+        changed=bool(to_stop or to_enable or to_start or to_restart),
+        enabled=to_enable, started=to_start, restarted=to_restart, stopped=to_stop,
+        states={u: after.get(u, {}) for u in p["present"] + p["absent"]},
+    )
+
+
+if __name__ == "__main__":
+    main()
