@@ -1,0 +1,95 @@
+"""Behaviour of the running fleet: crash recovery, targeted restarts,
+secrets kept out of output, and a reboot. Runs after test_default.py;
+the tests in this file depend on their order."""
+
+import json
+import subprocess
+
+from conftest import (HOME, agent_names, fleet_agents, main_pids, readyz, run_playbook, task_results,
+                      unit_props, wait_until)
+
+
+def ports(host):
+    return {name: json.loads(host.file(f"{HOME}/.openclaw-{name}/openclaw.json").content_string)["gateway"]["port"]
+            for name in agent_names()}
+
+
+def all_ready(host):
+    return all(readyz(host, port).get("ready") is True for port in ports(host).values())
+
+
+def test_killed_agent_is_back_within_45s_and_others_untouched(host):
+    before = main_pids(host)
+    victim = "coder"
+    host.run(f"kill -9 {before[victim]}")
+
+    def back():
+        props = unit_props(host, victim)
+        return props["ActiveState"] == "active" and props["MainPID"] not in ("0", before[victim])
+
+    assert wait_until(back, timeout=45, interval=1), unit_props(host, victim)
+    after = main_pids(host)
+    assert {n: p for n, p in after.items() if n != victim} == {n: p for n, p in before.items() if n != victim}
+    assert wait_until(lambda: readyz(host, ports(host)[victim]).get("ready") is True, timeout=120)
+
+
+def test_model_edit_restarts_only_that_agent(host):
+    assert wait_until(lambda: all_ready(host), timeout=120)
+    before = main_pids(host)
+    agents = fleet_agents()
+    for agent in agents:
+        if agent["name"] == "reviewer":
+            agent["model"]["primary"] = "anthropic/claude-opus-4-5"
+    result = run_playbook("-e", json.dumps({"fleet_agents": agents}))
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
+
+    written = task_results(result.stdout, "Write every agent's files, validating each changed openclaw.json first")
+    assert written["changed_agents"] == ["reviewer"]
+    assert written["changed_paths"] == [f"{HOME}/.openclaw-reviewer/openclaw.json"]
+    restarted = task_results(result.stdout, "Restart changed agents")
+    assert restarted["restarted"] == ["openclaw-gateway-reviewer.service"]
+
+    after = main_pids(host)
+    assert after["reviewer"] != before["reviewer"]
+    assert {n: p for n, p in after.items() if n != "reviewer"} == {n: p for n, p in before.items() if n != "reviewer"}
+    config = json.loads(host.file(f"{HOME}/.openclaw-reviewer/openclaw.json").content_string)
+    assert config["agents"]["defaults"]["model"]["primary"] == "anthropic/claude-opus-4-5"
+    stats = json.loads(result.stdout)["stats"]
+    assert sum(s["changed"] for s in stats.values()) == 2  # the file write and the one restart
+
+    # Back to the inventory as committed, for the tests that follow.
+    result = run_playbook()
+    assert result.returncode == 0, result.stdout[-5000:]
+
+
+def test_secrets_never_in_verbose_output(host):
+    assert wait_until(lambda: all_ready(host), timeout=120)
+    agents = fleet_agents()
+    new_key = "sk-ant-rotated-secondary-key-1111111111111"
+    for agent in agents:
+        if agent["name"] == "qa":
+            agent["credentials"] = {"anthropic": ["sk-ant-local-test-primary-0000000000000000", new_key]}
+    result = run_playbook("-e", json.dumps({"fleet_agents": agents}), verbosity=3)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    # The run did write the secret: the check below covers a real write.
+    assert new_key in host.file(f"{HOME}/.openclaw-qa/gateway.env").content_string
+    secrets = {new_key, "sk-ant-local-test-primary-0000000000000000", "sk-ant-local-test-secondary-000000000000000"}
+    for name in agent_names():
+        env = host.file(f"{HOME}/.openclaw-{name}/gateway.env").content_string
+        secrets.update(line.split("=", 1)[1].strip('"') for line in env.splitlines() if line.startswith("OPENCLAW_GATEWAY_TOKEN="))
+    assert len(secrets) == 3 + len(agent_names())
+    leaked = sorted(s for s in secrets if s in output)
+    assert not leaked, f"{len(leaked)} secret value(s) appear in the -vvv output"
+    result = run_playbook()
+    assert result.returncode == 0, result.stdout[-5000:]
+
+
+def test_reboot_brings_the_whole_fleet_back_without_login(host):
+    assert wait_until(lambda: all_ready(host), timeout=120)
+    container = host.backend.get_hostname()
+    subprocess.run(["docker", "restart", "--time", "30", container], check=True, capture_output=True)
+    assert wait_until(lambda: host.run("systemctl is-system-running").stdout.strip() in ("running", "degraded"), timeout=120)
+    assert wait_until(lambda: all(unit_props(host, n)["ActiveState"] == "active" for n in agent_names()), timeout=120)
+    assert wait_until(lambda: all_ready(host), timeout=300)
+    assert host.run("loginctl list-sessions --no-legend").stdout.strip() == ""
