@@ -2,4 +2,4 @@
 # Runs every benchmark against the local target; called by `make bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python bench/rerun.py "$@"
+python bench/fleet_rerun.py "$@"

@@ -22,7 +22,7 @@ description:
   - Env files are secret. Their values never appear in the output or the diff, only the
     names of the keys that changed.
 author:
-  - agentfleet.vps developers
+  - agentfleet.vps developers (@agentfleet)
 options:
   owner:
     description: Owner of every directory and file written.
@@ -120,8 +120,10 @@ notes:
 attributes:
   check_mode:
     support: full
+    description: Can run in check mode and report what would change without changing the host.
   diff_mode:
     support: full
+    description: Returns a before/after diff of every changed file; env file values are never shown.
 """
 
 EXAMPLES = r"""

@@ -17,7 +17,7 @@ description:
     last lines of its unit's journal.
   - Never changes anything.
 author:
-  - agentfleet.vps developers
+  - agentfleet.vps developers (@agentfleet)
 options:
   user:
     description: Owner of the user manager that runs the gateways (for their journals).
@@ -52,8 +52,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Can run in check mode and report what would change without changing the host.
   diff_mode:
     support: none
+    description: Returns no diff.
 """
 
 EXAMPLES = r"""
@@ -82,10 +84,10 @@ gateways:
 import json
 import time
 import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager
 
@@ -94,7 +96,7 @@ def probe(port):
     """(ready, detail) of one gateway right now."""
     url = "http://127.0.0.1:%d/readyz" % port
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # nosec: loopback only
+        with open_url(url, timeout=5, use_proxy=False) as response:
             body = response.read(4096).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         body = exc.read(4096).decode("utf-8", "replace")

@@ -16,7 +16,7 @@ description:
     C(systemctl) call per action, so the cost does not grow with the number of units.
   - Runs C(systemctl --user) as that user with its C(XDG_RUNTIME_DIR) and session bus.
 author:
-  - agentfleet.vps developers
+  - agentfleet.vps developers (@agentfleet)
 options:
   user:
     description: Owner of the user manager.
@@ -52,8 +52,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Can run in check mode and report what would change without changing the host.
   diff_mode:
     support: none
+    description: Returns no diff.
 """
 
 EXAMPLES = r"""
@@ -133,7 +135,9 @@ def main():
         run("daemon-reload")
 
     before = manager.show(p["present"] + p["absent"])
-    state = lambda unit, key: before.get(unit, {}).get(key, "")  # noqa: E731
+
+    def state(unit, key):
+        return before.get(unit, {}).get(key, "")
 
     to_stop = [u for u in p["absent"] if state(u, "ActiveState") in ("active", "activating", "reloading")
                or state(u, "UnitFileState") == "enabled"]
@@ -148,11 +152,11 @@ def main():
         if to_enable:
             run("enable", *to_enable)
         if to_start:
-            # --no-block: readiness is checked by the caller; a slow start
-            # must not hold the whole play on one unit.
-            run("start", "--no-block", *to_start)
+            run("start", *to_start)
         if to_restart:
-            run("restart", "--no-block", *to_restart)
+            # Blocking: it returns once the old process is gone, so a
+            # readiness probe right after cannot mistake it for the new one.
+            run("restart", *to_restart)
 
     after = manager.show(p["present"] + p["absent"]) if not module.check_mode else before
     module.exit_json(

@@ -74,7 +74,8 @@ def task_results(json_output, task_name):
     report = json.loads(json_output)
     for play in report["plays"]:
         for task in play["tasks"]:
-            if task["task"]["name"] == task_name:
+            # Role tasks are named "namespace.collection.role : name".
+            if task["task"]["name"].split(" : ")[-1] == task_name:
                 return next(iter(task["hosts"].values()))
     raise AssertionError(f"task {task_name!r} not in the play output")
 

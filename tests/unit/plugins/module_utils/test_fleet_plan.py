@@ -1,0 +1,116 @@
+"""The fleet plan: names, ports, credentials and the generated config."""
+
+import pytest
+
+from ansible_collections.agentfleet.vps.plugins.module_utils import fleet_plan
+from ansible_collections.agentfleet.vps.plugins.module_utils.fleet_plan import PlanError, build_plan
+
+KEYS = {"anthropic": ["k1", "k2"]}
+
+
+def agent(name, **extra):
+    entry = {"name": name, "model": {"primary": "anthropic/claude-sonnet-4-5", "fallbacks": ["anthropic/claude-haiku-4-5"]}}
+    entry.update(extra)
+    return entry
+
+
+def test_default_ports_follow_base_and_stride():
+    plan = build_plan([agent("a"), agent("b"), agent("c")], base=18800, stride=200, fleet_credentials=KEYS)
+    assert [e["port"] for e in plan] == [18800, 19000, 19200]
+    assert plan[0]["port_range"] == [18800, 18910]
+
+
+def test_explicit_port_wins():
+    plan = build_plan([agent("a", port=30000), agent("b")], fleet_credentials=KEYS)
+    assert plan[0]["port"] == 30000
+
+
+def test_twenty_ports_apart_is_refused_naming_both_agents():
+    with pytest.raises(PlanError) as err:
+        build_plan([agent("coordinator", port=48520), agent("coder", port=48540)], fleet_credentials=KEYS)
+    message = str(err.value)
+    assert "agent 'coordinator' uses ports 48520-48630" in message
+    assert "agent 'coder' uses ports 48540-48650" in message
+    assert "overlap at 48540-48630" in message
+
+
+def test_ranges_touching_but_disjoint_are_accepted():
+    build_plan([agent("a", port=20000), agent("b", port=20111)], fleet_credentials=KEYS)
+    with pytest.raises(PlanError):
+        build_plan([agent("a", port=20000), agent("b", port=20110)], fleet_credentials=KEYS)
+
+
+def test_absent_agents_do_not_reserve_ports():
+    build_plan([agent("a", port=20000), agent("b", port=20020, state="absent")], fleet_credentials=KEYS)
+
+
+def test_foreign_listener_in_range_is_a_clash():
+    with pytest.raises(PlanError, match=r"agent 'b' needs ports 19000-19110 but port 19050 is already in use"):
+        build_plan([agent("a"), agent("b")], listeners=[(19050, 0)], fleet_uid=1000, fleet_credentials=KEYS)
+
+
+def test_fleet_users_own_listeners_are_ours():
+    build_plan([agent("a"), agent("b")], listeners=[(19000, 1000), (19002, 1000)], fleet_uid=1000, fleet_credentials=KEYS)
+
+
+@pytest.mark.parametrize("name", ["Coder", "1coder", "co_der", "", "a" * 33, None])
+def test_invalid_profile_names(name):
+    with pytest.raises(PlanError, match="not a valid OpenClaw profile name"):
+        build_plan([agent(name)], fleet_credentials=KEYS)
+
+
+def test_duplicate_names():
+    with pytest.raises(PlanError, match="'a' is used by more than one agent"):
+        build_plan([agent("a"), agent("a", port=30000)], fleet_credentials=KEYS)
+
+
+@pytest.mark.parametrize("field,value,allowed", [("role", "boss", "coordinator, specialist"), ("state", "gone", "present, absent")])
+def test_enumerations(field, value, allowed):
+    with pytest.raises(PlanError, match=allowed):
+        build_plan([agent("a", **{field: value})], fleet_credentials=KEYS)
+
+
+def test_missing_key_for_a_fallback_provider():
+    broken = agent("coder", model={"primary": "anthropic/claude-sonnet-4-5", "fallbacks": ["xai/grok-4"]})
+    with pytest.raises(PlanError, match=r"fallback model 'xai/grok-4' needs a key for provider 'xai'"):
+        build_plan([broken], fleet_credentials=KEYS)
+
+
+def test_agent_credentials_override_fleet_credentials():
+    own = agent("a", credentials={"xai": ["x1"]}, model={"primary": "xai/grok-4"})
+    assert build_plan([own], fleet_credentials=KEYS)[0]["providers"] == ["xai"]
+
+
+def test_model_without_provider_is_refused():
+    with pytest.raises(PlanError, match="provider/model"):
+        build_plan([agent("a", model={"primary": "claude"})], fleet_credentials=KEYS)
+
+
+def test_gateway_env_has_both_tiers_and_only_used_providers():
+    entry = build_plan([agent("a")], fleet_credentials={"anthropic": ["k1", "k2"], "openai": ["o1"]})[0]
+    env = fleet_plan.gateway_env(entry, {"anthropic": ["k1", "k2"], "openai": ["o1"]}, token="t")
+    assert env == {"OPENCLAW_GATEWAY_TOKEN": "t", "ANTHROPIC_API_KEY": "k1", "ANTHROPIC_API_KEYS": "k1,k2"}
+
+
+def test_openclaw_config_has_meta_local_loopback_and_token_ref():
+    entry = build_plan([agent("a")], fleet_credentials=KEYS)[0]
+    config = fleet_plan.openclaw_config(entry, "/s", "/s/workspace", "2026.9.6", {"agents": {"defaults": {"bootstrapMaxChars": 30000}}})
+    assert config["meta"] == {"lastTouchedVersion": "2026.9.6"}
+    assert config["gateway"]["mode"] == "local" and config["gateway"]["bind"] == "loopback"
+    assert config["gateway"]["auth"]["token"]["source"] == "env"
+    assert config["agents"]["defaults"]["bootstrapMaxChars"] == 30000
+    assert config["agents"]["defaults"]["workspace"] == "/s/workspace"
+
+
+def test_parse_listeners_reads_ports_and_uids():
+    out = ("LISTEN 0 511 127.0.0.1:18800 0.0.0.0:* uid:1000 ino:1 sk:1 cgroup:/ <->\n"
+           "LISTEN 0 128 0.0.0.0:22 0.0.0.0:* ino:2 sk:2 <->\n"
+           "LISTEN 0 511 [::1]:18800 [::]:* uid:1000 ino:3 sk:3 <->\n")
+    assert fleet_plan.parse_listeners(out) == [(22, 0), (18800, 1000)]
+
+
+def test_deep_merge_does_not_touch_inputs():
+    base = {"a": {"b": 1, "c": [1]}}
+    merged = fleet_plan.deep_merge(base, {"a": {"c": [2], "d": 3}})
+    assert merged == {"a": {"b": 1, "c": [2], "d": 3}}
+    assert base == {"a": {"b": 1, "c": [1]}}

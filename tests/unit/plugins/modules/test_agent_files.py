@@ -1,0 +1,92 @@
+"""agent_files: one call writes a fleet's files, validated, atomically."""
+
+import os
+import stat
+
+from ansible_collections.agentfleet.vps.plugins.modules import agent_files
+
+
+def args(tmp_path, me, **extra):
+    base = {
+        "owner": me,
+        "directories": [{"path": str(tmp_path / "a"), "agent": "a"}],
+        "files": [{"path": str(tmp_path / "a" / "openclaw.json"), "content": '{"x": 1}\n', "mode": "0600", "agent": "a"},
+                  {"path": str(tmp_path / "b.service"), "content": "[Unit]\n", "agent": "b"}],
+        "env_files": [{"path": str(tmp_path / "a" / "gateway.env"), "agent": "a",
+                       "values": {"ANTHROPIC_API_KEY": "sk-secret-value"}, "generate": ["OPENCLAW_GATEWAY_TOKEN"]}],
+    }
+    base.update(extra)
+    return base
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_first_run_writes_everything_with_modes(tmp_path, me, run_module):
+    result = run_module(agent_files, args(tmp_path, me))
+    assert result["changed"] is True
+    assert result["changed_agents"] == ["a", "b"]
+    assert mode(tmp_path / "a") == 0o700
+    assert mode(tmp_path / "a" / "openclaw.json") == 0o600
+    assert mode(tmp_path / "a" / "gateway.env") == 0o600
+    env = (tmp_path / "a" / "gateway.env").read_text()
+    assert 'ANTHROPIC_API_KEY="sk-secret-value"' in env
+    assert "OPENCLAW_GATEWAY_TOKEN=" in env
+
+
+def test_second_run_changes_nothing_and_keeps_the_token(tmp_path, me, run_module):
+    run_module(agent_files, args(tmp_path, me))
+    token_before = (tmp_path / "a" / "gateway.env").read_text()
+    result = run_module(agent_files, args(tmp_path, me))
+    assert result["changed"] is False and result["changed_agents"] == []
+    assert (tmp_path / "a" / "gateway.env").read_text() == token_before
+
+
+def test_only_the_changed_agent_is_reported(tmp_path, me, run_module):
+    run_module(agent_files, args(tmp_path, me))
+    changed = args(tmp_path, me)
+    changed["files"][1]["content"] = "[Unit]\nDescription=new\n"
+    result = run_module(agent_files, changed)
+    assert result["changed_agents"] == ["b"]
+    assert result["changed_paths"] == [str(tmp_path / "b.service")]
+
+
+def test_check_mode_writes_nothing(tmp_path, me, run_module):
+    result = run_module(agent_files, args(tmp_path, me), check_mode=True)
+    assert result["changed"] is True
+    assert not (tmp_path / "a").exists()
+
+
+def test_rejected_candidate_writes_nothing_at_all(tmp_path, me, run_module):
+    bad = args(tmp_path, me)
+    bad["files"][0]["validate"] = "/bin/sh -c 'grep -q valid %s || { echo bad value at gateway.mode; exit 1; }'"
+    result = run_module(agent_files, bad)
+    assert result["failed"] is True
+    assert "bad value at gateway.mode" in result["msg"]
+    assert "nothing was written" in result["msg"]
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b.service").exists()
+
+
+def test_accepted_candidate_is_written(tmp_path, me, run_module):
+    good = args(tmp_path, me)
+    good["files"][0]["validate"] = "/bin/sh -c 'test -s %s'"
+    assert run_module(agent_files, good)["changed"] is True
+    assert (tmp_path / "a" / "openclaw.json").read_text() == '{"x": 1}\n'
+
+
+def test_diff_never_shows_secret_values(tmp_path, me, run_module):
+    result = run_module(agent_files, args(tmp_path, me), diff=True)
+    text = repr(result)
+    assert "sk-secret-value" not in text
+    token = (tmp_path / "a" / "gateway.env").read_text().split("OPENCLAW_GATEWAY_TOKEN=")[1].strip().strip('"')
+    assert token not in text
+    assert any("ANTHROPIC_API_KEY" in d["after"] for d in result["diff"])
+
+
+def test_absent_paths_are_removed(tmp_path, me, run_module):
+    run_module(agent_files, args(tmp_path, me))
+    result = run_module(agent_files, {"owner": me, "absent": [{"path": str(tmp_path / "a"), "agent": "a"},
+                                                              {"path": str(tmp_path / "gone"), "agent": "c"}]})
+    assert result["changed_agents"] == ["a"]
+    assert not (tmp_path / "a").exists()

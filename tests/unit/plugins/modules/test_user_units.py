@@ -1,0 +1,84 @@
+"""user_units: batch systemctl calls, decided from one `show`."""
+
+import pwd
+
+import pytest
+
+from ansible_collections.agentfleet.vps.plugins.module_utils import systemd_user
+from ansible_collections.agentfleet.vps.plugins.modules import user_units
+
+
+class FakeSystemctl:
+    def __init__(self, states):
+        self.states = states
+        self.calls = []
+
+    def __call__(self, argv, environ_update=None, **kwargs):
+        assert environ_update["XDG_RUNTIME_DIR"].startswith("/run/user/")
+        args = argv[argv.index("--no-pager") + 1:] if "--no-pager" in argv else argv
+        self.calls.append(args)
+        if args[0] == "show":
+            blocks = []
+            for unit in args[2:]:
+                props = dict(Id=unit, **self.states.get(unit, {"ActiveState": "inactive", "UnitFileState": "disabled"}))
+                blocks.append("\n".join("%s=%s" % kv for kv in props.items()))
+            return 0, "\n\n".join(blocks) + "\n", ""
+        return 0, "", ""
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    monkeypatch.setattr(systemd_user.pwd, "getpwnam", lambda name: pwd.struct_passwd((name, "x", 1000, 1000, "", "/home/" + name, "/bin/sh")))
+    holder = {}
+
+    def install(states):
+        holder["fake"] = FakeSystemctl(states)
+        monkeypatch.setattr(user_units.AnsibleModule, "run_command", lambda self, argv, **kw: holder["fake"](argv, **kw))
+        return holder["fake"]
+    return install
+
+
+def actions(fake):
+    return [c for c in fake.calls if c[0] != "show"]
+
+
+def test_new_units_are_enabled_and_started_in_one_call_each(fake, run_module):
+    systemctl = fake({})
+    result = run_module(user_units, {"user": "openclaw", "present": ["a.service", "b.service"], "restart": ["a.service"]})
+    assert result["changed"] is True
+    assert actions(systemctl) == [["enable", "a.service", "b.service"], ["start", "a.service", "b.service"]]
+    assert result["restarted"] == []  # just started: no second start
+
+
+def test_running_units_only_restart_what_changed(fake, run_module):
+    running = {"ActiveState": "active", "UnitFileState": "enabled"}
+    systemctl = fake({"a.service": running, "b.service": running})
+    result = run_module(user_units, {"user": "openclaw", "present": ["a.service", "b.service"], "restart": ["b.service"]})
+    assert actions(systemctl) == [["restart", "b.service"]]
+    assert result["restarted"] == ["b.service"]
+
+
+def test_nothing_to_do_is_unchanged(fake, run_module):
+    running = {"ActiveState": "active", "UnitFileState": "enabled"}
+    systemctl = fake({"a.service": running})
+    result = run_module(user_units, {"user": "openclaw", "present": ["a.service"]})
+    assert result["changed"] is False and actions(systemctl) == []
+
+
+def test_staging_enables_without_starting(fake, run_module):
+    systemctl = fake({})
+    run_module(user_units, {"user": "openclaw", "present": ["a.service"], "start": False, "restart": ["a.service"]})
+    assert actions(systemctl) == [["enable", "a.service"]]
+
+
+def test_absent_units_are_stopped_and_disabled(fake, run_module):
+    systemctl = fake({"old.service": {"ActiveState": "active", "UnitFileState": "enabled"}})
+    result = run_module(user_units, {"user": "openclaw", "absent": ["old.service"]})
+    assert actions(systemctl) == [["disable", "--now", "old.service"]]
+    assert result["stopped"] == ["old.service"]
+
+
+def test_check_mode_runs_only_show(fake, run_module):
+    systemctl = fake({})
+    result = run_module(user_units, {"user": "openclaw", "present": ["a.service"], "daemon_reload": True}, check_mode=True)
+    assert result["changed"] is True and actions(systemctl) == []
