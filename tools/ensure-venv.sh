@@ -29,8 +29,12 @@ else
   say "python venv .venv is missing: creating it from the pinned requirements"
 fi
 "$python" -m venv "$venv"
-"$venv/bin/pip" install -q --upgrade pip >/dev/null
-"$venv/bin/pip" install -q -r "$root/requirements-test.txt" \
-  || die "pip could not install requirements-test.txt into .venv (output above)."
+# pip's output goes to a log: on this network it warns about every
+# unreachable extra index, which buries anything that matters.
+log="$venv/pip-install.log"
+if ! { "$venv/bin/pip" install --upgrade pip && "$venv/bin/pip" install -r "$root/requirements-test.txt"; } >"$log" 2>&1; then
+  tail -n 30 "$log" >&2
+  die "pip could not install requirements-test.txt into .venv (last lines above, all in $log)."
+fi
 echo "$want" > "$stamp"
 say "python venv .venv ready"

@@ -93,3 +93,22 @@ def test_reboot_brings_the_whole_fleet_back_without_login(host):
     assert wait_until(lambda: all(unit_props(host, n)["ActiveState"] == "active" for n in agent_names()), timeout=120)
     assert wait_until(lambda: all_ready(host), timeout=300)
     assert host.run("loginctl list-sessions --no-legend").stdout.strip() == ""
+
+
+def test_unclaimed_units_are_reported_and_absent_agents_removed(host):
+    assert wait_until(lambda: all_ready(host), timeout=300)
+    before = main_pids(host)
+    without_qa = [a for a in fleet_agents() if a["name"] != "qa"]
+    result = run_playbook("-e", json.dumps({"fleet_agents": without_qa}))
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert "openclaw-gateway-qa.service is not claimed by any fleet_agents entry" in result.stdout
+    assert unit_props(host, "qa")["ActiveState"] == "active"  # reported, not touched
+
+    removed = without_qa + [{"name": "qa", "state": "absent", "purge": True}]
+    result = run_playbook("-e", json.dumps({"fleet_agents": removed}))
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert unit_props(host, "qa")["ActiveState"] == "inactive"
+    assert not host.file(f"{HOME}/.config/systemd/user/openclaw-gateway-qa.service").exists
+    assert not host.file(f"{HOME}/.openclaw-qa").exists
+    after = main_pids(host)
+    assert {n: p for n, p in after.items() if n != "qa"} == {n: p for n, p in before.items() if n != "qa"}
