@@ -187,6 +187,9 @@ def _owner_ids(module, owner, group):
         uid = pwd.getpwnam(owner).pw_uid
         gid = grp.getgrnam(group).gr_gid if group else pwd.getpwnam(owner).pw_gid
     except KeyError as exc:
+        if module.check_mode:
+            # --check before the runtime role ever ran: the user comes later.
+            return -1, -1
         module.fail_json(msg="user or group %s does not exist on the host" % exc)
     return uid, gid
 

@@ -124,6 +124,10 @@ def main():
     try:
         manager = UserManager(module.run_command, p["user"])
     except KeyError:
+        if module.check_mode:
+            # --check before the runtime role ever ran: every unit is new.
+            module.exit_json(changed=bool(p["present"]), enabled=p["present"],
+                             started=p["present"] if p["start"] else [], restarted=[], stopped=[], states={})
         module.fail_json(msg="user %s does not exist on the host" % p["user"])
 
     def run(*args):

@@ -90,3 +90,10 @@ def test_absent_paths_are_removed(tmp_path, me, run_module):
                                                               {"path": str(tmp_path / "gone"), "agent": "c"}]})
     assert result["changed_agents"] == ["a"]
     assert not (tmp_path / "a").exists()
+
+
+def test_check_mode_before_the_owner_exists(tmp_path, run_module):
+    result = run_module(agent_files, args(tmp_path, "no-such-user-yet"), check_mode=True)
+    assert result["changed"] is True and result["changed_agents"] == ["a", "b"]
+    assert not (tmp_path / "a").exists()
+    assert run_module(agent_files, args(tmp_path, "no-such-user-yet"))["failed"] is True

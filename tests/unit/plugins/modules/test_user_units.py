@@ -82,3 +82,13 @@ def test_check_mode_runs_only_show(fake, run_module):
     systemctl = fake({})
     result = run_module(user_units, {"user": "openclaw", "present": ["a.service"], "daemon_reload": True}, check_mode=True)
     assert result["changed"] is True and actions(systemctl) == []
+
+
+def test_check_mode_before_the_user_exists_reports_everything_new(monkeypatch, run_module):
+    def missing(name):
+        raise KeyError(name)
+    monkeypatch.setattr(systemd_user.pwd, "getpwnam", missing)
+    result = run_module(user_units, {"user": "nobody-yet", "present": ["a.service"]}, check_mode=True)
+    assert result["changed"] is True and result["started"] == ["a.service"]
+    failed = run_module(user_units, {"user": "nobody-yet", "present": ["a.service"]})
+    assert failed["failed"] is True and "nobody-yet does not exist" in failed["msg"]
