@@ -279,6 +279,10 @@ def run_validations(module, changes):
             handle.write(change.data)
         argv = [part.replace("%s", candidate) for part in shlex.split(change.validate)]
         rc, out, err = module.run_command(argv)
+        if rc == 127 and module.check_mode:
+            # --check on a host where the validator is not installed yet.
+            module.warn("%s: not validated, the command of '%s' is not installed yet (check mode)" % (change.path, change.validate))
+            return None
         if rc != 0:
             return "%s (agent %s) was rejected by '%s':\n%s" % (
                 change.path, change.agent, change.validate, (out + err).strip()[-4000:])

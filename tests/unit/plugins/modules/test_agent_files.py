@@ -97,3 +97,12 @@ def test_check_mode_before_the_owner_exists(tmp_path, run_module):
     assert result["changed"] is True and result["changed_agents"] == ["a", "b"]
     assert not (tmp_path / "a").exists()
     assert run_module(agent_files, args(tmp_path, "no-such-user-yet"))["failed"] is True
+
+
+def test_check_mode_without_the_validator_warns_instead_of_failing(tmp_path, me, run_module):
+    candidate = args(tmp_path, me)
+    candidate["files"][0]["validate"] = "/usr/bin/env /no/such/validator %s"
+    result = run_module(agent_files, candidate, check_mode=True)
+    assert result["changed"] is True
+    assert "not validated" in repr(result["warnings"])
+    assert run_module(agent_files, candidate)["failed"] is True
