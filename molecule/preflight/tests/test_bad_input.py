@@ -25,10 +25,12 @@ def default_agents():
         return yaml.safe_load(handle)["fleet_agents"]
 
 
-def run_site(extra_vars):
+def run_site(extra_vars=None, options=()):
+    """site.yml against this scenario's instance, run on the controller."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    argv = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(ROOT / "playbooks/site.yml"),
-            "-e", json.dumps(extra_vars)]
+    argv = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(ROOT / "playbooks/site.yml"), *options]
+    if extra_vars:
+        argv += ["-e", json.dumps(extra_vars)]
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
 
 
