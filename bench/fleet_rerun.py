@@ -75,6 +75,16 @@ def main():
                 times[key].append(elapsed)
             times["floor"].append(run(floor)[0])
     finally:
+        # Leave the target as the inventory describes it: the extra agents
+        # go, units and state directories included.
+        with open(big_vars, encoding="utf-8") as handle:
+            cleanup = json.load(handle)
+        default_names = {a["name"] for a in big_fleet(args.inventory, 0)["fleet_agents"]}
+        cleanup["fleet_agents"] = [a if a["name"] in default_names else {"name": a["name"], "state": "absent", "purge": True}
+                                   for a in cleanup["fleet_agents"]]
+        with open(big_vars, "w", encoding="utf-8") as handle:
+            json.dump(cleanup, handle)
+        run(big)
         os.unlink(big_vars)
 
     med = {key: statistics.median(values) for key, values in times.items()}
