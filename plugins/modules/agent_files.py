@@ -117,13 +117,13 @@ options:
         type: str
 notes:
   - Runs as root; validation commands run as root too and see only the candidate file.
+extends_documentation_fragment:
+  - agentfleet.vps.attributes
 attributes:
   check_mode:
     support: full
-    description: Can run in check mode and report what would change without changing the host.
   diff_mode:
     support: full
-    description: Returns a before/after diff of every changed file; env file values are never shown.
 """
 
 EXAMPLES = r"""

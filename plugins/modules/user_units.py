@@ -49,13 +49,13 @@ options:
     type: list
     elements: str
     default: []
+extends_documentation_fragment:
+  - agentfleet.vps.attributes
 attributes:
   check_mode:
     support: full
-    description: Can run in check mode and report what would change without changing the host.
   diff_mode:
     support: none
-    description: Returns no diff.
 """
 
 EXAMPLES = r"""
