@@ -72,11 +72,6 @@ def fleet_gateway_probe(entry):
     return {"name": entry["name"], "port": entry["port"], "unit": fleet_plan.unit_name(entry["name"])}
 
 
-def fleet_openclaw_config(entry, state_dir, workspace, version, extra=None):
-    """The openclaw.json document of one planned agent."""
-    return fleet_plan.openclaw_config(entry, state_dir, workspace, version, extra)
-
-
 class FilterModule:
     """agentfleet.vps fleet plan filters."""
 
@@ -86,5 +81,5 @@ class FilterModule:
             "fleet_env_files": _wrap(fleet_env_files),
             "fleet_gateway_probe": _wrap(fleet_gateway_probe),
             "fleet_unit": _wrap(fleet_plan.unit_name),
-            "fleet_openclaw_config": _wrap(fleet_openclaw_config),
+            "fleet_openclaw_config": _wrap(fleet_plan.openclaw_config),
         }

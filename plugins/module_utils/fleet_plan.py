@@ -203,7 +203,7 @@ def gateway_env(agent, credentials, token=None):
     return env
 
 
-def openclaw_config(agent, state_dir, workspace, version, extra=None):
+def openclaw_config(agent, workspace, version, extra=None):
     """The agent's openclaw.json as a dict. The token is a SecretRef to the
     env file, so the config itself holds no secret."""
     base = {

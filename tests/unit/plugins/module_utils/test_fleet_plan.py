@@ -94,7 +94,7 @@ def test_gateway_env_has_both_tiers_and_only_used_providers():
 
 def test_openclaw_config_has_meta_local_loopback_and_token_ref():
     entry = build_plan([agent("a")], fleet_credentials=KEYS)[0]
-    config = fleet_plan.openclaw_config(entry, "/s", "/s/workspace", "2026.9.6", {"agents": {"defaults": {"bootstrapMaxChars": 30000}}})
+    config = fleet_plan.openclaw_config(entry, "/s/workspace", "2026.9.6", {"agents": {"defaults": {"bootstrapMaxChars": 30000}}})
     assert config["meta"] == {"lastTouchedVersion": "2026.9.6"}
     assert config["gateway"]["mode"] == "local" and config["gateway"]["bind"] == "loopback"
     assert config["gateway"]["auth"]["token"]["source"] == "env"
