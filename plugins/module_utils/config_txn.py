@@ -1,0 +1,421 @@
+# -*- coding: utf-8 -*-
+# Copyright: agentfleet.vps developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validated, backed-up, verified config changes.
+
+Shared by the config_change module, the agents role's own writes and the
+watchdog's last-known-good restore. Standard library only at import time:
+jsonschema, json5 and PyYAML are imported where they are needed, so the
+same file runs on a VPS with nothing but Debian's python3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import errno
+import fcntl
+import glob
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import canonical_json
+
+RESULTS = ("applied", "rejected", "rolled_back", "restored")
+SECRET_KEY = re.compile(r"(token|secret|password|passwd|api_?key|apikey|private_?key|authorization|cookie|credential)",
+                        re.IGNORECASE)
+MASK = "********"
+TEMP_MARK = ".agentfleet-tmp-"
+
+
+class ChangeError(Exception):
+    """A change that cannot go ahead; errors are {path, message, source}."""
+
+    def __init__(self, message, errors=None):
+        super().__init__(message)
+        self.errors = errors or []
+
+
+# ---------------------------------------------------------------- documents
+
+def load_document(text, what="document"):
+    """Parse JSON, then JSON5, then YAML (OpenClaw reads JSON5; operators
+    write YAML). Raises ChangeError naming what could not be read."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        first = exc
+    with contextlib.suppress(ImportError):
+        import json5
+        with contextlib.suppress(ValueError):
+            return json5.loads(text)
+    with contextlib.suppress(ImportError):
+        import yaml
+        with contextlib.suppress(yaml.YAMLError):
+            doc = yaml.safe_load(text)
+            if isinstance(doc, (dict, list)):
+                return doc
+    raise ChangeError("%s is neither JSON, JSON5 nor YAML: %s" % (what, first),
+                      [{"path": "$", "message": "unreadable %s: %s" % (what, first), "source": "parse"}])
+
+
+def merge_patch(target, patch):
+    """RFC 7386 JSON merge patch: objects merge, null removes a key,
+    anything else (lists included) replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def checksum(data):
+    return None if data is None else hashlib.sha256(data).hexdigest()
+
+
+def json_path(parts):
+    """['gateway', 'port'] or 'gateway.port' -> '$.gateway.port'."""
+    if isinstance(parts, str):
+        parts = [p for p in parts.split(".") if p] if parts else []
+    out = "$"
+    for part in parts:
+        out += "[%d]" % part if isinstance(part, int) else ".%s" % part
+    return out
+
+
+def mask_secrets(doc):
+    """Copy of doc with the values of secret-looking keys replaced; objects
+    under such keys (OpenClaw SecretRefs) are only references and kept."""
+    if isinstance(doc, dict):
+        return {k: (MASK if SECRET_KEY.search(str(k)) and isinstance(v, (str, int, float)) else mask_secrets(v))
+                for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [mask_secrets(v) for v in doc]
+    return doc
+
+
+def secret_values(doc):
+    """Every value that mask_secrets would hide, to scrub from messages."""
+    found = set()
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            if SECRET_KEY.search(str(key)) and isinstance(value, str) and len(value) >= 4:
+                found.add(value)
+            else:
+                found |= secret_values(value)
+    elif isinstance(doc, list):
+        for value in doc:
+            found |= secret_values(value)
+    return found
+
+
+def scrub(text, secrets):
+    for value in sorted(secrets, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text
+
+
+def masked_text(data):
+    """Readable, secret-free canonical JSON of file bytes, for diffs."""
+    if data is None:
+        return ""
+    try:
+        return canonical_json(mask_secrets(load_document(data))).decode("utf-8")
+    except (ChangeError, UnicodeDecodeError):
+        return "(unreadable, %d bytes, sha256 %s)\n" % (len(data), checksum(data))
+
+
+# --------------------------------------------------------------- validation
+
+def schema_errors(doc, schema):
+    """Every JSON Schema violation of doc, sorted by path."""
+    import jsonschema  # Debian python3-jsonschema on the host (runtime role)
+
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = []
+    for error in validator.iter_errors(doc):
+        errors.append({"path": json_path(list(error.absolute_path)), "message": error.message[:500],
+                       "source": "schema"})
+    return sorted(errors, key=lambda e: (e["path"], e["message"]))
+
+
+def command_errors(run_command, command, data, basename):
+    """Run command (with %s for the candidate's path) on a private copy of
+    data. OpenClaw's --json answer gives one error per issue; any other
+    validator gives one error with the tail of its output."""
+    workdir = tempfile.mkdtemp(prefix="agentfleet-validate-")
+    try:
+        candidate = os.path.join(workdir, basename)
+        with open(candidate, "wb") as handle:
+            handle.write(data)
+        argv = [part.replace("%s", candidate) for part in shlex.split(command)]
+        rc, out, err = run_command(argv)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if rc == 0:
+        return []
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
+        issues = json.loads(out).get("issues") or []
+        errors = [{"path": json_path(str(i.get("path", ""))), "message": str(i.get("message", ""))[:500],
+                   "source": "command"} for i in issues]
+        if errors:
+            return errors
+    tail = (out + err).strip()[-2000:] or "exit status %d" % rc
+    return [{"path": "$", "message": "'%s' rejected the candidate: %s" % (command, tail), "source": "command"}]
+
+
+# ------------------------------------------------------------------- health
+
+def probe(url, status=(200,), body=None, timeout=5):
+    """(healthy, detail) of one request to url right now."""
+    request = urllib.request.Request(url, headers={"User-Agent": "agentfleet-config-change"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            code, text = response.status, response.read(4096).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        code, text = exc.code, exc.read(4096).decode("utf-8", "replace")
+    except (OSError, ValueError) as exc:
+        return False, "no answer from %s: %s" % (url, exc)
+    if code not in status:
+        return False, "%s answered %d, expected %s: %s" % (url, code, "/".join(map(str, status)), text[:200])
+    if body and not re.search(body, text):
+        return False, "%s answered %d without /%s/: %s" % (url, code, body, text[:200])
+    return True, "%s answered %d: %s" % (url, code, text[:200])
+
+
+def wait_healthy(health, sleep=time.sleep):
+    """Probe until healthy or retries run out; (healthy, last detail)."""
+    detail = ""
+    for attempt in range(max(1, health.get("retries") or 1)):
+        if attempt:
+            sleep(health.get("delay", 2))
+        ok, detail = probe(health["url"], tuple(health.get("status") or (200,)), health.get("body"),
+                           health.get("timeout", 5))
+        if ok:
+            return True, detail
+    return False, detail
+
+
+# -------------------------------------------------------------------- store
+
+def _stamp():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+class ConfigStore:
+    """One config file and what sits beside it in backup_dir:
+    <name>.<UTC time>.bak backups (newest N kept), <name>.last-good,
+    <name>.lock and changes.jsonl."""
+
+    def __init__(self, path, backup_dir=None, keep=10, mode=0o600):
+        self.mode = mode  # of a file this store creates; an existing file keeps its own
+        self.path = os.path.abspath(path)
+        self.name = os.path.basename(self.path)
+        self.dir = os.path.dirname(self.path)
+        self.backup_dir = backup_dir or os.path.join(self.dir, "config-backups")
+        self.keep = keep
+        self.last_good_path = os.path.join(self.backup_dir, self.name + ".last-good")
+        self.log_path = os.path.join(self.backup_dir, "changes.jsonl")
+        self.lock_path = os.path.join(self.backup_dir, self.name + ".lock")
+
+    # ownership: everything we create belongs to whoever owns the config
+    def owner(self):
+        for candidate in (self.path, self.dir):
+            with contextlib.suppress(FileNotFoundError):
+                st = os.stat(candidate)
+                return st.st_uid, st.st_gid
+        return -1, -1
+
+    def _chown(self, path):
+        uid, gid = self.owner()
+        if os.geteuid() == 0 and uid != -1:
+            os.chown(path, uid, gid)
+
+    def ensure_backup_dir(self):
+        if not os.path.isdir(self.backup_dir):
+            os.makedirs(self.backup_dir, mode=0o700, exist_ok=True)
+            self._chown(self.backup_dir)
+
+    @contextlib.contextmanager
+    def lock(self, timeout=300):
+        """Exclusive per-file lock; two changes to one file never interleave."""
+        self.ensure_backup_dir()
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if time.monotonic() > deadline:
+                        raise ChangeError("%s is locked by another change for more than %d s (%s)"
+                                          % (self.path, timeout, self.lock_path))
+                    time.sleep(0.1)
+            self.clean_stale_temps()
+            yield
+        finally:
+            os.close(fd)
+
+    def clean_stale_temps(self):
+        """Temp files a crashed writer left (only ever removed under the lock)."""
+        for stale in glob.glob(os.path.join(self.dir, "." + self.name + TEMP_MARK + "*")):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(stale)
+
+    def read(self):
+        try:
+            with open(self.path, "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+
+    def write(self, data):
+        """Temp file in the same directory, fsync, rename: a reader sees the
+        old or the new file, never a mix. Owner and mode of the file kept."""
+        uid, gid = self.owner()
+        mode = self.mode
+        with contextlib.suppress(FileNotFoundError):
+            mode = os.stat(self.path).st_mode & 0o7777
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix="." + self.name + TEMP_MARK)
+        try:
+            os.fchmod(fd, mode)
+            if os.geteuid() == 0 and uid != -1:
+                os.fchown(fd, uid, gid)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        self._fsync_dir(self.dir)
+
+    def put(self, data):
+        """write(data), or remove the file when data is None."""
+        if data is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            self._fsync_dir(self.dir)
+        else:
+            self.write(data)
+
+    @staticmethod
+    def _fsync_dir(path):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _copy_in(self, target, data):
+        self.ensure_backup_dir()
+        fd, tmp = tempfile.mkstemp(dir=self.backup_dir, prefix=TEMP_MARK)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self._chown(tmp)
+        os.replace(tmp, target)
+
+    def backups(self):
+        """Backup paths, oldest first."""
+        return sorted(glob.glob(os.path.join(self.backup_dir, glob.escape(self.name) + ".*.bak")))
+
+    def backup(self, data):
+        """Keep data as a new backup; drop all but the newest `keep`."""
+        target = os.path.join(self.backup_dir, "%s.%s.bak" % (self.name, _stamp()))
+        self._copy_in(target, data)
+        for old in self.backups()[:-self.keep] if self.keep > 0 else []:
+            os.unlink(old)
+        return target
+
+    def last_good(self):
+        try:
+            with open(self.last_good_path, "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+
+    def promote(self, data):
+        """Move last known good to data; True when it moved."""
+        if self.last_good() == data:
+            return False
+        self._copy_in(self.last_good_path, data)
+        return True
+
+    def resolve_backup(self, name):
+        """A backup by file name or path; must be inside backup_dir."""
+        path = name if os.path.isabs(name) else os.path.join(self.backup_dir, name)
+        path = os.path.realpath(path)
+        if os.path.dirname(path) != os.path.realpath(self.backup_dir) or not os.path.isfile(path):
+            raise ChangeError("no backup %s in %s; there are: %s" % (
+                name, self.backup_dir, ", ".join(os.path.basename(b) for b in self.backups()) or "none"))
+        with open(path, "rb") as handle:
+            return handle.read()
+
+    def log(self, entry):
+        """Append one JSON line to the change log."""
+        self.ensure_backup_dir()
+        line = json.dumps(dict({"time": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                                "file": self.path}, **entry), sort_keys=True) + "\n"
+        created = not os.path.exists(self.log_path)
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:
+            self._chown(self.log_path)
+
+
+# -------------------------------------------------------------- transaction
+
+def restart_and_verify(restart, verify):
+    """(ok, detail); restart and verify are callables returning (ok,
+    detail), or None when there is nothing to restart or probe."""
+    if restart is not None:
+        ok, detail = restart()
+        if not ok:
+            return False, detail
+    if verify is not None:
+        return verify()
+    return True, "no health probe configured"
+
+
+def apply_verified(store, new, restart=None, verify=None):
+    """Back up, write new, restart, verify; on failure put the previous
+    bytes back, restart and verify again. Call with the store's lock held.
+
+    Returns dict(ok, backup, detail, recovered, recovery_detail)."""
+    old = store.read()
+    backup = store.backup(old) if old is not None else None
+    store.put(new)
+    ok, detail = restart_and_verify(restart, verify)
+    if ok:
+        store.promote(new)
+        return {"ok": True, "backup": backup, "detail": detail}
+    store.put(old)
+    recovered, recovery_detail = restart_and_verify(restart, verify)
+    return {"ok": False, "backup": backup, "detail": detail,
+            "recovered": recovered, "recovery_detail": recovery_detail}

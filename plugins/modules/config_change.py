@@ -1,0 +1,497 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: agentfleet.vps developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: config_change
+short_description: Change a JSON config with validation, backup, health check and automatic rollback
+version_added: 0.1.0
+description:
+  - Changes one JSON config file (an OpenClaw C(openclaw.json) or any other) so that a bad
+    value cannot stay - validate, back up, apply atomically, restart, verify, and roll back
+    by itself when the service does not come back healthy.
+  - B(Validate.) The candidate is checked against a JSON Schema (O(schema), O(schema_file), or
+    for an OpenClaw config the schema exported from the installed OpenClaw) and then by
+    O(validate_command) on a private copy. A rejected change fails with every error and its
+    JSON path in RV(errors), and writes nothing and restarts nothing.
+  - B(Apply.) Under a per-file lock (two runs at once are serialized), the current file is
+    copied to O(backup_dir) (the newest O(keep_backups) kept) and the candidate is written to
+    a temp file in the same directory, C(fsync)ed and renamed over the file. Owner and mode
+    of the file are kept.
+  - B(Verify.) O(unit) is restarted (or reloaded), then O(health) is probed. When either
+    fails, the previous file is put back byte for byte, the unit restarted and probed again,
+    and the task fails with RV(rolled_back=true) and the reason. Only a verified change
+    moves the C(last-good) copy in O(backup_dir), which the watchdog and O(state=restore)
+    use.
+  - Content that is canonically equal to the current file changes nothing, not even the
+    file's bytes. Every other attempt appends one JSON line to C(changes.jsonl) in
+    O(backup_dir) - time, user, file, checksums, result, backup, errors.
+  - jsonschema runs on the managed host, where the file, the lock and the unit are, so the
+    whole change happens under one lock in one process; the runtime role installs Debian's
+    C(python3-jsonschema) (and C(python3-json5), C(python3-yaml) for those sources) there.
+author:
+  - agentfleet.vps developers (@agentfleet)
+options:
+  path:
+    description: The config file. It need not exist yet for O(state=present).
+    type: path
+    required: true
+  state:
+    description:
+      - V(present) makes the file hold O(content), or the current document with O(merge)
+        applied.
+      - V(restore) puts back O(restore_from), with the same validation, restart and verify.
+    type: str
+    choices: [present, restore]
+    default: present
+  content:
+    description:
+      - The whole new document, as a mapping or as JSON, JSON5 or YAML text. Written as
+        canonical JSON (sorted keys, two-space indent).
+      - Mutually exclusive with O(merge).
+    type: raw
+  merge:
+    description:
+      - A JSON merge patch (RFC 7386) applied to the current document - mappings merge, C(null)
+        removes a key, lists and scalars replace. A mapping or JSON, JSON5 or YAML text.
+    type: raw
+  restore_from:
+    description:
+      - For O(state=restore) - V(last-good), or the file name (or path) of one backup in
+        O(backup_dir), as RV(backup) returned it.
+    type: str
+    default: last-good
+  kind:
+    description:
+      - V(openclaw) turns on the OpenClaw defaults for O(schema_file) and O(validate_command).
+      - V(auto) is V(openclaw) for a file named C(openclaw.json), else V(json).
+    type: str
+    choices: [auto, openclaw, json]
+    default: auto
+  schema:
+    description: JSON Schema as a mapping. Mutually exclusive with O(schema_file).
+    type: dict
+  schema_file:
+    description:
+      - JSON Schema file on the host. For an OpenClaw config the default is
+        C(<openclaw_prefix>/openclaw/current/openclaw.schema.json), which the runtime role
+        exports from the installed OpenClaw.
+    type: path
+  validate_command:
+    description:
+      - Command run on a copy of the candidate, C(%s) replaced by its path; a non-zero exit
+        rejects the change. OpenClaw's C(--json) issues are reported one by one.
+      - For an OpenClaw config the default is
+        C(/usr/bin/env OPENCLAW_CONFIG_PATH=%s <openclaw_prefix>/bin/openclaw config validate --json).
+        An empty string turns the command off.
+    type: str
+  openclaw_prefix:
+    description: Prefix the runtime role installed OpenClaw under.
+    type: path
+    default: /opt/agentfleet
+  backup_dir:
+    description: Backups, C(last-good), lock and change log. Default C(config-backups/) beside O(path).
+    type: path
+  keep_backups:
+    description: How many backups of this file to keep.
+    type: int
+    default: 10
+  mode:
+    description: Mode of a file created by this module; an existing file keeps its mode.
+    type: str
+    default: "0600"
+  unit:
+    description: Unit to restart (or reload) after the write, and again after a rollback.
+    type: str
+  unit_scope:
+    description: V(user) for a unit of O(unit_user)'s systemd manager, V(system) for the system one.
+    type: str
+    choices: [user, system]
+    default: user
+  unit_user:
+    description: Owner of the user manager for O(unit_scope=user). Default the owner of O(path).
+    type: str
+  unit_action:
+    description: How the unit picks up the change.
+    type: str
+    choices: [restart, reload]
+    default: restart
+  health:
+    description: HTTP probe that must pass after the restart; without it a successful restart verifies.
+    type: dict
+    suboptions:
+      url:
+        description: URL to probe, e.g. C(http://127.0.0.1:19000/readyz).
+        type: str
+        required: true
+      status:
+        description: Status codes that count as healthy.
+        type: list
+        elements: int
+        default: [200]
+      body:
+        description: Regular expression the body must match.
+        type: str
+      retries:
+        description: Attempts before the change counts as failed.
+        type: int
+        default: 60
+      delay:
+        description: Seconds between attempts.
+        type: int
+        default: 2
+      timeout:
+        description: Seconds one request may take.
+        type: int
+        default: 5
+  lock_timeout:
+    description: Seconds to wait for another change of the same file to finish.
+    type: int
+    default: 600
+  changed_by:
+    description: Who is changing, for the change log. Default the sudo user, else the login user.
+    type: str
+extends_documentation_fragment:
+  - agentfleet.vps.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Validates (schema and command, on a temp copy outside the config's directory) and
+      reports the diff; writes, locks, logs and restarts nothing.
+  diff_mode:
+    support: full
+    details: Canonical JSON before and after, with the values of secret-looking keys masked.
+notes:
+  - Runs as root. Backups, C(last-good) and the change log belong to the owner of O(path),
+    mode C(0600).
+  - A change that was rolled back, or that could not be recovered, fails the task; RV(recovered)
+    says whether the service answered the probe again on the previous file.
+seealso:
+  - name: JSON merge patch (RFC 7386)
+    description: The semantics of O(merge).
+    link: https://www.rfc-editor.org/rfc/rfc7386
+"""
+
+EXAMPLES = r"""
+- name: Switch the coder agent to another primary model, restart and verify it
+  agentfleet.vps.config_change:
+    path: /home/openclaw/.openclaw-coder/openclaw.json
+    merge:
+      agents:
+        defaults:
+          model:
+            primary: anthropic/claude-opus-4-1
+    unit: openclaw-gateway-coder.service
+    health:
+      url: http://127.0.0.1:19000/readyz
+      body: '"ready":\s*true'
+
+- name: Remove a key (null in a merge patch removes it)
+  agentfleet.vps.config_change:
+    path: /home/openclaw/.openclaw-coder/openclaw.json
+    merge: '{"agents": {"defaults": {"model": {"fallbacks": null}}}}'
+    unit: openclaw-gateway-coder.service
+
+- name: Put back the coder's last known good config
+  agentfleet.vps.config_change:
+    path: /home/openclaw/.openclaw-coder/openclaw.json
+    state: restore
+    unit: openclaw-gateway-coder.service
+    health:
+      url: http://127.0.0.1:19000/readyz
+
+- name: Any JSON file, with an inline schema and no service behind it
+  agentfleet.vps.config_change:
+    path: /etc/myapp/limits.json
+    kind: json
+    content:
+      max_agents: 8
+    schema:
+      type: object
+      properties:
+        max_agents: {type: integer, minimum: 1}
+      additionalProperties: false
+"""
+
+RETURN = r"""
+result:
+  description: >-
+    V(unchanged), V(applied), V(restored), V(rejected) or V(rolled_back); in check mode
+    V(unchanged) or V(would_apply).
+  returned: always
+  type: str
+  sample: applied
+errors:
+  description: Every reason the candidate was rejected, each with its JSON path and the validator.
+  returned: when rejected
+  type: list
+  elements: dict
+  sample:
+    - {path: $.gateway.port, message: "'x' is not of type 'integer'", source: schema}
+rolled_back:
+  description: Whether the change was applied and then undone because the unit or probe failed.
+  returned: always
+  type: bool
+recovered:
+  description: After a rollback, whether the service passed the probe again on the previous file.
+  returned: when rolled_back
+  type: bool
+backup:
+  description: The backup of the file as it was before this change.
+  returned: when a file was replaced
+  type: str
+  sample: /home/openclaw/.openclaw-coder/config-backups/openclaw.json.20261128T041500.123456Z.bak
+last_good:
+  description: Path of the last known good copy.
+  returned: always
+  type: str
+checksum_before:
+  description: SHA-256 of the file before the change; null when it did not exist.
+  returned: always
+  type: str
+checksum_after:
+  description: SHA-256 of the file after the task.
+  returned: always
+  type: str
+health:
+  description: What the last probe (or restart) said.
+  returned: when a unit or probe ran
+  type: str
+"""
+
+import getpass
+import json
+import os
+import pwd
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import canonical_json
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager
+
+
+class ConfigChange:
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.store = txn.ConfigStore(self.p["path"], self.p["backup_dir"], self.p["keep_backups"],
+                                     int(self.p["mode"], 8))
+        kind = self.p["kind"]
+        if kind == "auto":
+            kind = "openclaw" if self.store.name == "openclaw.json" else "json"
+        self.kind = kind
+        self.result = {"changed": False, "rolled_back": False, "last_good": self.store.last_good_path,
+                       "invocation": self.invocation()}
+
+    # ----------------------------------------------------------- inputs
+    def document(self, value, what):
+        if isinstance(value, (dict, list)):
+            doc = value
+        else:
+            doc = txn.load_document(value if isinstance(value, bytes) else str(value), what)
+        if not isinstance(doc, dict):
+            raise txn.ChangeError("%s must be a JSON object, got %s" % (what, type(doc).__name__))
+        return doc
+
+    def schema(self):
+        if self.p["schema"] is not None:
+            return self.p["schema"]
+        path = self.p["schema_file"]
+        if path is None and self.kind == "openclaw":
+            path = os.path.join(self.p["openclaw_prefix"], "openclaw", "current", "openclaw.schema.json")
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as handle:
+                return json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise txn.ChangeError("cannot read the JSON Schema %s: %s" % (path, exc))
+
+    def validate_command(self):
+        command = self.p["validate_command"]
+        if command is None and self.kind == "openclaw":
+            command = "/usr/bin/env OPENCLAW_CONFIG_PATH=%%s %s config validate --json" % os.path.join(
+                self.p["openclaw_prefix"], "bin", "openclaw")
+        return command or None
+
+    def candidate(self, current):
+        if self.p["state"] == "restore":
+            name = self.p["restore_from"]
+            data = self.store.last_good() if name == "last-good" else self.store.resolve_backup(name)
+            if data is None:
+                raise txn.ChangeError("no last known good copy of %s yet (%s); name a backup in restore_from: %s" % (
+                    self.store.path, self.store.last_good_path,
+                    ", ".join(os.path.basename(b) for b in self.store.backups()) or "none"))
+            return data
+        if self.p["content"] is not None:
+            return canonical_json(self.document(self.p["content"], "content"))
+        base = self.document(current, "the current %s" % self.store.path) if current is not None else {}
+        return canonical_json(txn.merge_patch(base, self.document(self.p["merge"], "merge")))
+
+    def validate(self, data):
+        """Every error of data, secrets scrubbed."""
+        doc = self.document(data, "the candidate")
+        errors = []
+        schema = self.schema()
+        if schema is not None:
+            try:
+                errors += txn.schema_errors(doc, schema)
+            except ImportError:
+                self.module.fail_json(msg=missing_required_lib("jsonschema (Debian: python3-jsonschema)"))
+        command = self.validate_command()
+        if command:
+            errors += txn.command_errors(self.module.run_command, command, data, self.store.name)
+        secrets = txn.secret_values(doc)
+        return [dict(e, message=txn.scrub(e["message"], secrets)) for e in errors]
+
+    # ------------------------------------------------------- restart/verify
+    def restart(self):
+        unit = self.p["unit"]
+        action = self.p["unit_action"]
+        if self.p["unit_scope"] == "system":
+            rc, out, err = self.module.run_command(["systemctl", "--no-pager", action, unit])
+        else:
+            user = self.p["unit_user"] or pwd.getpwuid(self.store.owner()[0]).pw_name
+            rc, out, err = UserManager(self.module.run_command, user).systemctl(action, unit)
+        if rc != 0:
+            return False, "systemctl %s %s failed: %s" % (action, unit, (err or out).strip()[-1000:])
+        return True, "%s: %s done" % (unit, action)
+
+    def hooks(self):
+        restart = self.restart if self.p["unit"] else None
+        verify = (lambda: txn.wait_healthy(self.p["health"])) if self.p["health"] else None
+        return restart, verify
+
+    # ------------------------------------------------------------------ run
+    def log(self, result, before, after, **extra):
+        if self.module.check_mode:
+            return
+        self.store.log(dict(extra, user=self.changed_by(), result=result,
+                            checksum_before=txn.checksum(before), checksum_after=txn.checksum(after)))
+
+    def changed_by(self):
+        if self.p["changed_by"]:
+            return self.p["changed_by"]
+        return os.environ.get("SUDO_USER") or getpass.getuser()
+
+    def run(self):
+        current = self.store.read()
+        data = self.candidate(current)
+        self.result.update(checksum_before=txn.checksum(current), checksum_after=txn.checksum(current))
+        if current is not None and self.same(current, data):
+            self.result["result"] = "unchanged"
+            return self.result
+        if self.module._diff:
+            self.result["diff"] = {"before_header": self.store.path, "after_header": self.store.path,
+                                   "before": txn.masked_text(current), "after": txn.masked_text(data)}
+        errors = self.validate(data)
+        if errors:
+            self.log("rejected", current, current, errors=errors[:20])
+            self.result.update(result="rejected", errors=errors)
+            self.fail("%d error(s); %s was not changed:\n%s" % (
+                len(errors), self.store.path,
+                "\n".join("  %s: %s (%s)" % (e["path"], e["message"], e["source"]) for e in errors)))
+        self.result["changed"] = True
+        if self.module.check_mode:
+            self.result["result"] = "would_apply"
+            return self.result
+        restart, verify = self.hooks()
+        outcome = txn.apply_verified(self.store, data, restart, verify)
+        applied = "restored" if self.p["state"] == "restore" else "applied"
+        after = self.store.read()
+        self.result.update(backup=outcome["backup"], checksum_after=txn.checksum(after), health=outcome["detail"])
+        if outcome["ok"]:
+            self.log(applied, current, after, backup=outcome["backup"])
+            self.result["result"] = applied
+            return self.result
+        self.log("rolled_back", current, after, backup=outcome["backup"],
+                 error=outcome["detail"][:1000], recovered=outcome["recovered"])
+        self.result.update(result="rolled_back", rolled_back=True, recovered=outcome["recovered"])
+        self.fail("%s was rolled back: %s. %s" % (
+            self.store.path, outcome["detail"],
+            "The previous file is back and healthy." if outcome["recovered"] else
+            "The previous file is back but NOT healthy either: %s" % outcome["recovery_detail"]))
+
+    def same(self, current, data):
+        """Canonically equal documents are the same change."""
+        try:
+            return canonical_json(txn.load_document(current)) == canonical_json(txn.load_document(data))
+        except txn.ChangeError:
+            return current == data
+
+    def fail(self, msg):
+        self.module.fail_json(msg=msg, **self.result)
+
+    def invocation(self):
+        """Module args as Ansible echoes them, with secret values of content
+        and merge masked (no_log on them would blank every diff line)."""
+        args = dict(self.p)
+        for key in ("content", "merge"):
+            value = args[key]
+            if isinstance(value, (str, bytes)):
+                try:
+                    value = txn.load_document(value, key)
+                except txn.ChangeError:
+                    value = "(unreadable text, %d characters)" % len(value)
+            args[key] = txn.mask_secrets(value)
+        return {"module_args": args}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            state=dict(type="str", choices=["present", "restore"], default="present"),
+            content=dict(type="raw"),
+            merge=dict(type="raw"),
+            restore_from=dict(type="str", default="last-good"),
+            kind=dict(type="str", choices=["auto", "openclaw", "json"], default="auto"),
+            schema=dict(type="dict"),
+            schema_file=dict(type="path"),
+            validate_command=dict(type="str"),
+            openclaw_prefix=dict(type="path", default="/opt/agentfleet"),
+            backup_dir=dict(type="path"),
+            keep_backups=dict(type="int", default=10),
+            mode=dict(type="str", default="0600"),
+            unit=dict(type="str"),
+            unit_scope=dict(type="str", choices=["user", "system"], default="user"),
+            unit_user=dict(type="str"),
+            unit_action=dict(type="str", choices=["restart", "reload"], default="restart"),
+            health=dict(type="dict", options=dict(
+                url=dict(type="str", required=True),
+                status=dict(type="list", elements="int", default=[200]),
+                body=dict(type="str"),
+                retries=dict(type="int", default=60),
+                delay=dict(type="int", default=2),
+                timeout=dict(type="int", default=5),
+            )),
+            lock_timeout=dict(type="int", default=600),
+            changed_by=dict(type="str"),
+        ),
+        mutually_exclusive=[("content", "merge"), ("schema", "schema_file")],
+        required_if=[("state", "present", ("content", "merge"), True)],
+        supports_check_mode=True,
+    )
+    change = ConfigChange(module)
+    try:
+        if module.check_mode:
+            result = change.run()
+        else:
+            with change.store.lock(module.params["lock_timeout"]):
+                result = change.run()
+    except txn.ChangeError as exc:
+        errors = exc.errors or [{"path": "$", "message": str(exc), "source": "input"}]
+        current = change.store.read()
+        change.log("rejected", current, current, errors=errors)
+        change.result.update(result="rejected", errors=errors)
+        module.fail_json(msg=str(exc), **change.result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

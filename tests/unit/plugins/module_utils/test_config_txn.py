@@ -1,0 +1,209 @@
+"""config_txn: documents, validation, the store and the verified apply."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
+
+COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "collections"))
+
+
+def test_load_document_reads_json_json5_and_yaml():
+    assert txn.load_document('{"a": 1}') == {"a": 1}
+    assert txn.load_document("{a: 1, // comment\n b: 'x',}") == {"a": 1, "b": "x"}
+    assert txn.load_document("a: 1\nb:\n  - x\n") == {"a": 1, "b": ["x"]}
+
+
+def test_load_document_names_what_it_could_not_read():
+    with pytest.raises(txn.ChangeError, match="merge is neither JSON"):
+        txn.load_document("{a: [", "merge")
+
+
+def test_merge_patch_follows_rfc_7386():
+    target = {"a": {"b": 1, "c": 2}, "l": [1, 2], "k": "v"}
+    patch = {"a": {"b": None, "d": 3}, "l": [3], "n": {"x": None}}
+    assert txn.merge_patch(target, patch) == {"a": {"c": 2, "d": 3}, "l": [3], "k": "v", "n": {}}
+    assert target == {"a": {"b": 1, "c": 2}, "l": [1, 2], "k": "v"}
+
+
+def test_json_path_formats_schema_and_openclaw_paths():
+    assert txn.json_path(["gateway", "port"]) == "$.gateway.port"
+    assert txn.json_path(["a", 0, "b"]) == "$.a[0].b"
+    assert txn.json_path("agents.defaults.model") == "$.agents.defaults.model"
+    assert txn.json_path("") == "$"
+
+
+def test_mask_secrets_hides_values_but_keeps_secret_refs():
+    doc = {"gateway": {"auth": {"token": {"source": "env", "id": "OPENCLAW_GATEWAY_TOKEN"}}},
+           "models": {"apiKey": "sk-live-123456", "name": "x"}, "password": "hunter22"}
+    masked = txn.mask_secrets(doc)
+    assert masked["gateway"]["auth"]["token"] == {"source": "env", "id": "OPENCLAW_GATEWAY_TOKEN"}
+    assert masked["models"] == {"apiKey": txn.MASK, "name": "x"}
+    assert masked["password"] == txn.MASK
+    assert txn.secret_values(doc) == {"sk-live-123456", "hunter22"}
+
+
+def test_schema_errors_list_every_violation_with_its_path():
+    schema = {"type": "object", "additionalProperties": False,
+              "properties": {"port": {"type": "integer"}, "bind": {"enum": ["loopback"]}}}
+    errors = txn.schema_errors({"port": "x", "bind": "lan", "extra": 1}, schema)
+    assert [e["path"] for e in errors] == ["$", "$.bind", "$.port"]
+    assert all(e["source"] == "schema" for e in errors)
+
+
+def test_command_errors_reads_openclaw_json_issues(tmp_path):
+    answer = {"valid": False, "issues": [{"path": "gateway.port", "message": "expected number"}]}
+
+    def run(argv):
+        assert os.path.exists(argv[-1])
+        return 1, json.dumps(answer), ""
+    errors = txn.command_errors(run, "validate %s", b"{}", "openclaw.json")
+    assert errors == [{"path": "$.gateway.port", "message": "expected number", "source": "command"}]
+
+
+def test_command_errors_reports_other_validators_output_tail():
+    errors = txn.command_errors(lambda argv: (2, "", "bad thing"), "check %s", b"{}", "x.json")
+    assert errors[0]["path"] == "$" and "bad thing" in errors[0]["message"]
+
+
+def test_backups_rotate_to_keep(tmp_path):
+    store = txn.ConfigStore(str(tmp_path / "c.json"), keep=3)
+    paths = [store.backup(b"%d" % i) for i in range(6)]
+    assert store.backups() == paths[-3:]
+    assert [open(p, "rb").read() for p in store.backups()] == [b"3", b"4", b"5"]
+
+
+def test_write_keeps_mode_and_leaves_no_temp(tmp_path):
+    live = tmp_path / "c.json"
+    live.write_bytes(b"old")
+    os.chmod(live, 0o640)
+    txn.ConfigStore(str(live)).write(b"new")
+    assert live.read_bytes() == b"new"
+    assert oct(os.stat(live).st_mode & 0o777) == oct(0o640)
+    assert sorted(os.listdir(tmp_path)) == ["c.json"]
+
+
+def test_failed_verify_restores_the_previous_bytes_exactly(tmp_path):
+    live = tmp_path / "c.json"
+    original = b'{\n  // not canonical, kept as it was\n  a: 1,\n}\n'
+    live.write_bytes(original)
+    store = txn.ConfigStore(str(live))
+    calls = []
+
+    def verify():
+        calls.append(live.read_bytes())
+        return (live.read_bytes() == original), "probe"
+    with store.lock():
+        outcome = txn.apply_verified(store, b'{"a": 2}\n', restart=None, verify=verify)
+    assert outcome["ok"] is False and outcome["recovered"] is True
+    assert live.read_bytes() == original
+    assert calls == [b'{"a": 2}\n', original]
+    assert store.last_good() is None
+    assert open(outcome["backup"], "rb").read() == original
+
+
+def test_failed_restart_counts_as_failure_and_restarts_again(tmp_path):
+    live = tmp_path / "c.json"
+    live.write_bytes(b'{"a": 1}\n')
+    store = txn.ConfigStore(str(live))
+    restarts = []
+
+    def restart():
+        restarts.append(live.read_bytes())
+        return len(restarts) > 1, "restart %d" % len(restarts)
+    outcome = txn.apply_verified(store, b'{"a": 2}\n', restart=restart, verify=None)
+    assert outcome["ok"] is False and outcome["recovered"] is True
+    assert restarts == [b'{"a": 2}\n', b'{"a": 1}\n']
+
+
+def test_success_moves_last_good(tmp_path):
+    store = txn.ConfigStore(str(tmp_path / "c.json"))
+    outcome = txn.apply_verified(store, b"1\n", verify=lambda: (True, "ok"))
+    assert outcome["ok"] and outcome["backup"] is None
+    assert store.last_good() == b"1\n"
+
+
+def test_crash_between_temp_write_and_rename_leaves_the_original(tmp_path):
+    """A real crash: the writer is SIGKILLed at the rename."""
+    live = tmp_path / "c.json"
+    live.write_bytes(b'{"a": 1}\n')
+    script = textwrap.dedent("""
+        import os, signal, sys
+        sys.path.insert(0, %r)
+        from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
+        live, real_replace = %r, os.replace
+        def crash_at_rename(src, dst):
+            if dst == live:
+                os.kill(os.getpid(), signal.SIGKILL)
+            real_replace(src, dst)
+        os.replace = crash_at_rename
+        store = txn.ConfigStore(live)
+        with store.lock():
+            txn.apply_verified(store, b'{"a": 2}\\n')
+    """) % (COLLECTIONS, str(live))
+    proc = subprocess.run([sys.executable, "-c", script], check=False)
+    assert proc.returncode == -9
+    assert live.read_bytes() == b'{"a": 1}\n'
+    leftovers = [n for n in os.listdir(tmp_path) if txn.TEMP_MARK in n]
+    assert len(leftovers) == 1  # the fsynced temp file the crash left
+    assert (tmp_path / leftovers[0]).read_bytes() == b'{"a": 2}\n'
+    store = txn.ConfigStore(str(live))
+    with store.lock():
+        pass
+    assert [n for n in os.listdir(tmp_path) if txn.TEMP_MARK in n] == []
+    assert live.read_bytes() == b'{"a": 1}\n'
+
+
+def test_lock_serializes_two_writers(tmp_path):
+    store_path = str(tmp_path / "c.json")
+    events = []
+    inside = threading.Event()
+
+    def first():
+        with txn.ConfigStore(store_path).lock():
+            events.append("first in")
+            inside.set()
+            threading.Event().wait(0.5)
+            events.append("first out")
+
+    def second():
+        inside.wait()
+        with txn.ConfigStore(store_path).lock():
+            events.append("second in")
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert events == ["first in", "first out", "second in"]
+
+
+def test_lock_times_out_with_a_message(tmp_path):
+    store = txn.ConfigStore(str(tmp_path / "c.json"))
+    with store.lock():
+        with pytest.raises(txn.ChangeError, match="locked by another change"):
+            with txn.ConfigStore(str(tmp_path / "c.json")).lock(timeout=0.3):
+                pass
+
+
+def test_resolve_backup_refuses_paths_outside_the_backup_dir(tmp_path):
+    store = txn.ConfigStore(str(tmp_path / "c.json"))
+    store.backup(b"x")
+    with pytest.raises(txn.ChangeError, match="no backup"):
+        store.resolve_backup("../c.json")
+    assert store.resolve_backup(os.path.basename(store.backups()[0])) == b"x"
+
+
+def test_log_appends_one_json_line_per_entry(tmp_path):
+    store = txn.ConfigStore(str(tmp_path / "c.json"))
+    store.log({"result": "applied"})
+    store.log({"result": "rejected"})
+    lines = [json.loads(line) for line in open(store.log_path)]
+    assert [line["result"] for line in lines] == ["applied", "rejected"]
+    assert all(line["file"] == store.path and line["time"] for line in lines)
