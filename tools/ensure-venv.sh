@@ -7,6 +7,9 @@ root="$(dirname "$here")"
 . "$here/lib.sh"
 
 venv="$root/.venv"
+# The Makefile puts .venv/bin first on PATH; the venv is built from the
+# system Python, never from itself (it is deleted below when out of date).
+PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$venv/bin" | paste -sd: -)"
 python="${PYTHON:-python3}"
 stamp="$venv/.requirements.sha256"
 want="$(cat "$root/requirements.txt" "$root/requirements-test.txt" | sha256sum | cut -c1-16)"

@@ -67,9 +67,13 @@ def fleet_env_files(plan, agents, fleet_credentials, home):
     return result
 
 
-def fleet_gateway_probe(entry):
-    """gateway_ready entry of one planned agent."""
-    return {"name": entry["name"], "port": entry["port"], "unit": fleet_plan.unit_name(entry["name"])}
+def fleet_gateway_probe(entry, home=None):
+    """gateway_ready entry of one planned agent; with the service user's
+    home, also its openclaw.json, whose last good copy readiness moves."""
+    probe = {"name": entry["name"], "port": entry["port"], "unit": fleet_plan.unit_name(entry["name"])}
+    if home:
+        probe["config"] = "%s/.openclaw-%s/openclaw.json" % (home, entry["name"])
+    return probe
 
 
 class FilterModule:

@@ -257,6 +257,8 @@ class ConfigStore:
         self.ensure_backup_dir()
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
+            # The service user's own tools (the watchdog) take this lock too.
+            self._chown(self.lock_path)
             deadline = time.monotonic() + timeout
             while True:
                 try:

@@ -74,6 +74,20 @@ options:
           - Command that checks a candidate before it replaces the file; C(%s) is replaced by
             the candidate's path. A non-zero exit rejects the candidate and fails the call.
         type: str
+      schema:
+        description:
+          - JSON Schema file on the host the (JSON) content must satisfy, checked before
+            O(files[].validate). Every violation is reported with its JSON path.
+        type: path
+      backup:
+        description:
+          - Treat the file as a managed config, the way M(agentfleet.vps.config_change) does -
+            under its per-file lock, back the current file up to C(config-backups/) beside it
+            and append an C(applied) line to the change log there.
+          - The C(last-good) copy is not moved here; M(agentfleet.vps.gateway_ready) moves it
+            once the gateway is ready on the new file.
+        type: bool
+        default: false
   env_files:
     description: Secret C(KEY="value") files, as systemd C(EnvironmentFile=) reads them.
     type: list
@@ -164,6 +178,7 @@ changed_paths:
   sample: [/home/openclaw/.openclaw-coder/openclaw.json]
 """
 
+import json
 import os
 import secrets
 import shlex
@@ -171,8 +186,9 @@ import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
 from ansible_collections.agentfleet.vps.plugins.module_utils import files as fileops
 
 
@@ -200,9 +216,10 @@ def _meta_differs(path, mode, uid, gid):
 
 
 class Change:
-    def __init__(self, kind, path, agent, data=None, mode=None, validate=None, diff=None):
+    def __init__(self, kind, path, agent, data=None, mode=None, validate=None, diff=None, schema=None, backup=False):
         self.kind, self.path, self.agent = kind, path, agent
         self.data, self.mode, self.validate, self.diff = data, mode, validate, diff
+        self.schema, self.backup = schema, backup
 
 
 def plan_directories(params, uid, gid):
@@ -225,10 +242,14 @@ def plan_files(params, uid, gid):
         mode = _mode(item["mode"])
         current = fileops.read_bytes(item["path"])
         if current != data:
+            if item.get("backup"):  # a managed config: show it as config_change does, secrets masked
+                before, after = txn.masked_text(current), txn.masked_text(data)
+            else:
+                before, after = (current or b"").decode("utf-8", "replace"), item["content"]
             changes.append(Change("write", item["path"], item.get("agent"), data, mode, item.get("validate"),
                                   {"before_header": item["path"], "after_header": item["path"],
-                                   "before": (current or b"").decode("utf-8", "replace"),
-                                   "after": item["content"]}))
+                                   "before": before, "after": after},
+                                  schema=item.get("schema"), backup=item.get("backup")))
         elif _meta_differs(item["path"], mode, uid, gid):
             changes.append(Change("meta", item["path"], item.get("agent"), mode=mode))
     return changes
@@ -266,11 +287,39 @@ def plan_absent(params):
     return changes
 
 
+def schema_problems(module, change, schemas):
+    """Error string for a candidate that breaks its JSON Schema, else None."""
+    if change.schema not in schemas:
+        try:
+            with open(change.schema, "rb") as handle:
+                schemas[change.schema] = json.load(handle)
+        except FileNotFoundError:
+            if not module.check_mode:
+                module.fail_json(msg="JSON Schema %s of %s does not exist" % (change.schema, change.path))
+            module.warn("%s: not checked against %s, which is not installed yet (check mode)" % (
+                change.path, change.schema))
+            schemas[change.schema] = None
+    if schemas[change.schema] is None:
+        return None
+    try:
+        errors = txn.schema_errors(json.loads(change.data), schemas[change.schema])
+    except ImportError:
+        module.fail_json(msg=missing_required_lib("jsonschema (Debian: python3-jsonschema)"))
+    except ValueError as exc:
+        errors = [{"path": "$", "message": "not JSON: %s" % exc}]
+    if not errors:
+        return None
+    return "%s (agent %s) breaks the JSON Schema %s:\n%s" % (
+        change.path, change.agent, change.schema, "\n".join("  %s: %s" % (e["path"], e["message"]) for e in errors))
+
+
 def run_validations(module, changes):
     """Validate every candidate in a private temp dir; return error strings."""
+    schemas = {}
+    problems = [schema_problems(module, c, schemas) for c in changes if c.kind == "write" and c.schema]
     todo = [c for c in changes if c.kind == "write" and c.validate]
     if not todo:
-        return []
+        return [p for p in problems if p]
     workdir = tempfile.mkdtemp(prefix="agentfleet-validate-")
 
     def check(change):
@@ -291,9 +340,35 @@ def run_validations(module, changes):
     try:
         # Two at a time: each validation is a node process of about 2 s of CPU.
         with ThreadPoolExecutor(max_workers=2) as pool:
-            return [e for e in pool.map(check, todo) if e]
+            return [e for e in problems + list(pool.map(check, todo)) if e]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def write_config(change, uid, gid):
+    """The config_change path without the restart: lock, back up, write,
+    log. The handler restarts and gateway_ready verifies."""
+    store = txn.ConfigStore(change.path, mode=change.mode)
+    with store.lock():
+        before = store.read()
+        backup = store.backup(before) if before is not None else None
+        store.write(change.data)
+        os.chown(change.path, uid, gid)
+        os.chmod(change.path, change.mode)
+        store.log({"result": "applied", "user": "agentfleet.vps.agents role", "backup": backup,
+                   "checksum_before": txn.checksum(before), "checksum_after": txn.checksum(change.data)})
+
+
+def log_rejections(changes, errors):
+    """One change-log line per managed config of a rejected call."""
+    for change in changes:
+        if change.kind == "write" and change.backup and os.path.isdir(os.path.dirname(change.path)):
+            mine = [e for e in errors if e.startswith(change.path + " ")]
+            current = fileops.read_bytes(change.path)
+            txn.ConfigStore(change.path).log({
+                "result": "rejected", "user": "agentfleet.vps.agents role",
+                "checksum_before": txn.checksum(current), "checksum_after": txn.checksum(current),
+                "errors": [e[-1000:] for e in mine] or ["another file of the same call was rejected"]})
 
 
 def apply(module, changes, uid, gid):
@@ -305,6 +380,8 @@ def apply(module, changes, uid, gid):
         elif change.kind == "meta":
             os.chown(change.path, uid, gid)
             os.chmod(change.path, change.mode)
+        elif change.kind == "write" and change.backup:
+            write_config(change, uid, gid)
         elif change.kind == "write":
             tmp = fileops.write_temp(os.path.dirname(change.path), change.data, change.mode, uid, gid)
             module.atomic_move(tmp, change.path, unsafe_writes=False)
@@ -327,7 +404,7 @@ def main():
                 path_agent, mode=dict(type="str", default="0700"))),
             files=dict(type="list", elements="dict", default=[], options=dict(
                 path_agent, content=dict(type="str", required=True), mode=dict(type="str", default="0644"),
-                validate=dict(type="str"))),
+                validate=dict(type="str"), schema=dict(type="path"), backup=dict(type="bool", default=False))),
             env_files=dict(type="list", elements="dict", default=[], options=dict(
                 path_agent, values=dict(type="dict", default={}, no_log=True),
                 generate=dict(type="list", elements="str", default=[], no_log=False),
@@ -346,6 +423,8 @@ def main():
 
     errors = run_validations(module, changes)
     if errors:
+        if not module.check_mode:
+            log_rejections(changes, errors)
         module.fail_json(msg="%d candidate file(s) failed validation; nothing was written:\n%s"
                          % (len(errors), "\n\n".join(errors)), changed=False, errors=errors)
 

@@ -15,7 +15,12 @@ description:
     each reports C(ready), or the timeout passes.
   - When a gateway is not ready in time the task fails, naming each such agent with the
     last lines of its unit's journal.
-  - Never changes anything.
+  - For a gateway with O(gateways[].config), readiness verifies that config - its
+    C(last-good) copy in C(config-backups/) beside it moves to the file as it is now (the
+    only change this module makes). With O(rollback), a gateway that is not ready is put
+    back on its C(last-good) config the way M(agentfleet.vps.config_change) does - under
+    the file's lock, with a backup and a change log line - restarted and waited for again;
+    the task still fails and says so.
 author:
   - agentfleet.vps developers (@agentfleet)
 options:
@@ -41,6 +46,13 @@ options:
         description: User unit that runs the gateway.
         type: str
         required: true
+      config:
+        description: The gateway's C(openclaw.json), whose C(last-good) copy readiness moves.
+        type: path
+  rollback:
+    description: Put a gateway that is not ready back on its C(last-good) config, when it has one.
+    type: bool
+    default: false
   timeout:
     description: Seconds to wait for all gateways together.
     type: int
@@ -54,18 +66,21 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
+    details: Waits and reports; moves no C(last-good) copy and rolls nothing back.
   diff_mode:
     support: none
 """
 
 EXAMPLES = r"""
-- name: Wait for the fleet
+- name: Wait for the fleet, and put back the last good config of any gateway that is not ready
   agentfleet.vps.gateway_ready:
     user: openclaw
+    rollback: true
     gateways:
       - name: coder
         port: 19000
         unit: openclaw-gateway-coder.service
+        config: /home/openclaw/.openclaw-coder/openclaw.json
 """
 
 RETURN = r"""
@@ -79,6 +94,16 @@ gateways:
       port: 19000
       ready: true
       detail: '{"ready":true,"failing":[]}'
+last_good_moved:
+  description: Agents whose C(last-good) config copy moved to their current config.
+  returned: always
+  type: list
+  elements: str
+rolled_back:
+  description: Agents put back on their C(last-good) config, with whether they became ready on it.
+  returned: always
+  type: dict
+  sample: {coder: {recovered: true, backup: /home/openclaw/.openclaw-coder/config-backups/openclaw.json.20261128T041500.123456Z.bak}}
 """
 
 import json
@@ -89,6 +114,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager
 
 
@@ -116,6 +142,28 @@ def wait_for(port, deadline):
     return ready, detail
 
 
+def roll_back(module, manager, gateway):
+    """Put gateway on its last good config, restart it, wait again.
+    None when there is nothing different to go back to."""
+    store = txn.ConfigStore(gateway["config"])
+    with store.lock():
+        good, current = store.last_good(), store.read()
+        if good is None or good == current:
+            return None
+
+        def restart():
+            rc, out, err = manager.systemctl("restart", gateway["unit"])
+            return rc == 0, (err or out).strip() or "restarted"
+
+        def verify():
+            return wait_for(gateway["port"], time.monotonic() + module.params["timeout"])
+        outcome = txn.apply_verified(store, good, restart, verify)
+        store.log({"result": "rolled_back", "user": "agentfleet.vps.gateway_ready", "backup": outcome["backup"],
+                   "checksum_before": txn.checksum(current), "checksum_after": txn.checksum(store.read()),
+                   "error": "gateway not ready on the new config", "recovered": outcome["ok"]})
+    return {"recovered": outcome["ok"], "backup": outcome["backup"]}
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -124,7 +172,9 @@ def main():
                 name=dict(type="str", required=True),
                 port=dict(type="int", required=True),
                 unit=dict(type="str", required=True),
+                config=dict(type="path"),
             )),
+            rollback=dict(type="bool", default=False),
             timeout=dict(type="int", default=240),
             journal_lines=dict(type="int", default=30),
         ),
@@ -137,16 +187,34 @@ def main():
 
     results = [dict(name=g["name"], port=g["port"], ready=ready, detail=detail)
                for g, (ready, detail) in zip(gateways, answers)]
+    moved, rolled = [], {}
+    if not module.check_mode:
+        for gateway, result in zip(gateways, results):
+            if result["ready"] and gateway["config"]:
+                store = txn.ConfigStore(gateway["config"])
+                with store.lock():
+                    current = store.read()
+                    if current is not None and store.promote(current):
+                        moved.append(gateway["name"])
     failed = [(g, r) for g, r in zip(gateways, results) if not r["ready"]]
     if failed:
         manager = UserManager(module.run_command, module.params["user"])
         parts = []
         for gateway, result in failed:
-            parts.append("agent '%s' (port %d, %s) is not ready after %d s: %s\nlast %d journal lines:\n%s" % (
+            part = "agent '%s' (port %d, %s) is not ready after %d s: %s\nlast %d journal lines:\n%s" % (
                 gateway["name"], gateway["port"], gateway["unit"], module.params["timeout"], result["detail"],
-                module.params["journal_lines"], manager.journal(gateway["unit"], module.params["journal_lines"])))
-        module.fail_json(msg="\n\n".join(parts), gateways=results)
-    module.exit_json(changed=False, gateways=results)
+                module.params["journal_lines"], manager.journal(gateway["unit"], module.params["journal_lines"]))
+            if module.params["rollback"] and gateway["config"] and not module.check_mode:
+                outcome = roll_back(module, manager, gateway)
+                if outcome:
+                    rolled[gateway["name"]] = outcome
+                    part += "\nRolled back to its last good config (%s): %s." % (
+                        txn.ConfigStore(gateway["config"]).last_good_path,
+                        "ready again" if outcome["recovered"] else "NOT ready on that one either")
+            parts.append(part)
+        module.fail_json(msg="\n\n".join(parts), gateways=results, changed=bool(moved or rolled),
+                         last_good_moved=moved, rolled_back=rolled)
+    module.exit_json(changed=bool(moved), gateways=results, last_good_moved=moved, rolled_back=rolled)
 
 
 if __name__ == "__main__":
