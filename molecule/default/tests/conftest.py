@@ -1,83 +1,14 @@
-"""Helpers shared by the default scenario's checks."""
+"""The default scenario's checks use the helpers in molecule/shared."""
 
-import json
-import os
-import subprocess
-import time
+import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[3]
-FLEET_USER = "openclaw"
-HOME = f"/home/{FLEET_USER}"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 
-
-def fleet_agents():
-    with open(ROOT / "inventories/local/group_vars/fleet.yml", encoding="utf-8") as handle:
-        return yaml.safe_load(handle)["fleet_agents"]
-
-
-def agent_names():
-    return [agent["name"] for agent in fleet_agents()]
-
-
-def unit(name):
-    return f"openclaw-gateway-{name}.service"
-
-
-def user_systemctl(host, *args):
-    uid = host.user(FLEET_USER).uid
-    cmd = " ".join(["runuser -u", FLEET_USER, "-- env", f"XDG_RUNTIME_DIR=/run/user/{uid}", "systemctl --user", *args])
-    return host.run(cmd)
-
-
-def unit_props(host, name):
-    out = user_systemctl(host, "show", "-p", "ActiveState,UnitFileState,MainPID,NRestarts", unit(name)).stdout
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-
-def main_pids(host):
-    return {name: unit_props(host, name)["MainPID"] for name in agent_names()}
-
-
-def readyz(host, port):
-    cmd = host.run(f"curl -s --max-time 5 http://127.0.0.1:{port}/readyz")
-    try:
-        return json.loads(cmd.stdout)
-    except ValueError:
-        return {}
-
-
-def wait_until(predicate, timeout, interval=2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
-
-
-def run_playbook(*extra, verbosity=None):
-    """ansible-playbook site.yml against this scenario's instance, on the
-    controller, with the JSON callback so results can be inspected."""
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    argv = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(ROOT / "playbooks/site.yml"), *extra]
-    if verbosity:
-        argv.append("-" + "v" * verbosity)
-        env.pop("ANSIBLE_STDOUT_CALLBACK")
-    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-
-
-def task_results(json_output, task_name):
-    report = json.loads(json_output)
-    for play in report["plays"]:
-        for task in play["tasks"]:
-            # Role tasks are named "namespace.collection.role : name".
-            if task["task"]["name"].split(" : ")[-1] == task_name:
-                return next(iter(task["hosts"].values()))
-    raise AssertionError(f"task {task_name!r} not in the play output")
+from fleet_checks import (FLEET_USER, HOME, ROOT, agent_names, fleet_agents, main_pids,  # noqa: E402,F401
+                          readyz, run_playbook, task_results, unit, unit_props, user_systemctl, wait_until)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,94 @@
+"""Helpers shared by the scenarios' testinfra checks: the fleet as the
+inventory describes it, the user manager, /readyz, and plays run on the
+controller against the scenario's instance."""
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+FLEET_USER = "openclaw"
+HOME = f"/home/{FLEET_USER}"
+
+
+# A scenario may give its instance a smaller fleet in host_vars.
+FLEET_FILES = [ROOT / "molecule" / os.environ.get("MOLECULE_SCENARIO_NAME", "default") / "host_vars"
+               / f"agentfleet-molecule-{os.environ.get('MOLECULE_SCENARIO_NAME', 'default')}.yml",
+               ROOT / "inventories/local/group_vars/fleet.yml"]
+
+
+def fleet_agents():
+    for path in FLEET_FILES:
+        if path.exists():
+            with open(path, encoding="utf-8") as handle:
+                data = yaml.safe_load(handle) or {}
+            if "fleet_agents" in data:
+                return data["fleet_agents"]
+    raise AssertionError("no fleet_agents in %s" % FLEET_FILES)
+
+
+def agent_names():
+    return [agent["name"] for agent in fleet_agents()]
+
+
+def unit(name):
+    return f"openclaw-gateway-{name}.service"
+
+
+def user_systemctl(host, *args):
+    uid = host.user(FLEET_USER).uid
+    cmd = " ".join(["runuser -u", FLEET_USER, "-- env", f"XDG_RUNTIME_DIR=/run/user/{uid}", "systemctl --user", *args])
+    return host.run(cmd)
+
+
+def unit_props(host, name):
+    out = user_systemctl(host, "show", "-p", "ActiveState,UnitFileState,MainPID,NRestarts", unit(name)).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def main_pids(host):
+    return {name: unit_props(host, name)["MainPID"] for name in agent_names()}
+
+
+def readyz(host, port):
+    cmd = host.run(f"curl -s --max-time 5 http://127.0.0.1:{port}/readyz")
+    try:
+        return json.loads(cmd.stdout)
+    except ValueError:
+        return {}
+
+
+def wait_until(predicate, timeout, interval=2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def run_playbook(*extra, verbosity=None, playbook="site.yml"):
+    """ansible-playbook playbooks/<playbook> against this scenario's
+    instance, on the controller, with the JSON callback so results can be
+    inspected."""
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    argv = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(ROOT / "playbooks" / playbook),
+            *extra]
+    if verbosity:
+        argv.append("-" + "v" * verbosity)
+        env.pop("ANSIBLE_STDOUT_CALLBACK")
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+
+
+def task_results(json_output, task_name):
+    report = json.loads(json_output)
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            # Role tasks are named "namespace.collection.role : name".
+            if task["task"]["name"].split(" : ")[-1] == task_name:
+                return next(iter(task["hosts"].values()))
+    raise AssertionError(f"task {task_name!r} not in the play output")
