@@ -3,3 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python bench/fleet_rerun.py "$@"
+echo
+python bench/config_change.py

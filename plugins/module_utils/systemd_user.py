@@ -28,6 +28,14 @@ class UserManager:
         argv = ["runuser", "-u", self.user, "--", "systemctl", "--user", "--no-pager"] + list(args)
         return self._run(argv, environ_update=self.environ)
 
+    def restart(self, unit, action="restart"):
+        """restart (or reload) a unit an operator asked to restart. The
+        start-rate counter is reset first: deliberate restarts (a change,
+        then its rollback) must not use up StartLimitBurst and leave the
+        unit failed."""
+        self.systemctl("reset-failed", unit)
+        return self.systemctl(action, unit)
+
     def show(self, units):
         """unit name -> dict of SHOW_PROPERTIES, in one systemctl call."""
         if not units:

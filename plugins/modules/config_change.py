@@ -354,10 +354,12 @@ class ConfigChange:
         unit = self.p["unit"]
         action = self.p["unit_action"]
         if self.p["unit_scope"] == "system":
+            # As UserManager.restart: a deliberate restart must not count against StartLimitBurst.
+            self.module.run_command(["systemctl", "reset-failed", unit])
             rc, out, err = self.module.run_command(["systemctl", "--no-pager", action, unit])
         else:
             user = self.p["unit_user"] or pwd.getpwuid(self.store.owner()[0]).pw_name
-            rc, out, err = UserManager(self.module.run_command, user).systemctl(action, unit)
+            rc, out, err = UserManager(self.module.run_command, user).restart(unit, action)
         if rc != 0:
             return False, "systemctl %s %s failed: %s" % (action, unit, (err or out).strip()[-1000:])
         return True, "%s: %s done" % (unit, action)

@@ -152,7 +152,7 @@ def roll_back(module, manager, gateway):
             return None
 
         def restart():
-            rc, out, err = manager.systemctl("restart", gateway["unit"])
+            rc, out, err = manager.restart(gateway["unit"])
             return rc == 0, (err or out).strip() or "restarted"
 
         def verify():

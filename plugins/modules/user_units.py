@@ -155,6 +155,10 @@ def main():
             run("disable", "--now", *to_stop)
         if to_enable:
             run("enable", *to_enable)
+        if to_start or to_restart:
+            # A deliberate (re)start must not be refused because earlier
+            # crashes or restarts used up the unit's StartLimitBurst.
+            run("reset-failed", *(to_start + to_restart))
         if to_start:
             run("start", *to_start)
         if to_restart:

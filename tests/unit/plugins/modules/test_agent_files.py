@@ -1,5 +1,6 @@
 """agent_files: one call writes a fleet's files, validated, atomically."""
 
+import json
 import os
 import stat
 
@@ -106,3 +107,34 @@ def test_check_mode_without_the_validator_warns_instead_of_failing(tmp_path, me,
     assert result["changed"] is True
     assert "not validated" in repr(result["warnings"])
     assert run_module(agent_files, candidate)["failed"] is True
+
+
+SCHEMA = {"type": "object", "properties": {"x": {"type": "integer"}}, "additionalProperties": False}
+
+
+def managed(tmp_path, me, content):
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps(SCHEMA))
+    candidate = args(tmp_path, me)
+    candidate["files"][0].update(content=content, schema=str(schema), backup=True)
+    return candidate
+
+
+def test_managed_config_is_backed_up_and_logged(tmp_path, me, run_module):
+    run_module(agent_files, managed(tmp_path, me, '{"x": 1}\n'))
+    run_module(agent_files, managed(tmp_path, me, '{"x": 2}\n'))
+    backups = tmp_path / "a" / "config-backups"
+    assert [p.read_text() for p in sorted(backups.glob("openclaw.json.*.bak"))] == ['{"x": 1}\n']
+    log = [json.loads(line) for line in (backups / "changes.jsonl").read_text().splitlines()]
+    assert [entry["result"] for entry in log] == ["applied", "applied"]
+    assert log[1]["backup"].endswith(".bak") and log[1]["checksum_before"] != log[1]["checksum_after"]
+    assert not (backups / "openclaw.json.last-good").exists()  # readiness moves it, not the write
+
+
+def test_schema_violation_rejects_the_call_with_json_paths(tmp_path, me, run_module):
+    run_module(agent_files, managed(tmp_path, me, '{"x": 1}\n'))
+    result = run_module(agent_files, managed(tmp_path, me, '{"x": "one", "y": 2}\n'))
+    assert result["failed"] and "$.x: 'one' is not of type 'integer'" in result["msg"]
+    assert (tmp_path / "a" / "openclaw.json").read_text() == '{"x": 1}\n'
+    log = (tmp_path / "a" / "config-backups" / "changes.jsonl").read_text().splitlines()
+    assert json.loads(log[-1])["result"] == "rejected"

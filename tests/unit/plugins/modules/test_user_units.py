@@ -46,7 +46,8 @@ def test_new_units_are_enabled_and_started_in_one_call_each(fake, run_module):
     systemctl = fake({})
     result = run_module(user_units, {"user": "openclaw", "present": ["a.service", "b.service"], "restart": ["a.service"]})
     assert result["changed"] is True
-    assert actions(systemctl) == [["enable", "a.service", "b.service"], ["start", "a.service", "b.service"]]
+    assert actions(systemctl) == [["enable", "a.service", "b.service"], ["reset-failed", "a.service", "b.service"],
+                                  ["start", "a.service", "b.service"]]
     assert result["restarted"] == []  # just started: no second start
 
 
@@ -54,7 +55,7 @@ def test_running_units_only_restart_what_changed(fake, run_module):
     running = {"ActiveState": "active", "UnitFileState": "enabled"}
     systemctl = fake({"a.service": running, "b.service": running})
     result = run_module(user_units, {"user": "openclaw", "present": ["a.service", "b.service"], "restart": ["b.service"]})
-    assert actions(systemctl) == [["restart", "b.service"]]
+    assert actions(systemctl) == [["reset-failed", "b.service"], ["restart", "b.service"]]
     assert result["restarted"] == ["b.service"]
 
 

@@ -1,0 +1,103 @@
+"""Cost of one validated config change, as ratios measured side by side.
+
+Against the local target (make demo), round by round, for one agent:
+  * playbooks/config_change.yml: schema + `openclaw config validate`,
+    backup, atomic write, restart, /readyz probe (the model is switched
+    back and forth, so every run is a real change);
+  * a plain `systemctl --user restart` of the same unit;
+  * the same plain restart, then waiting for /readyz (what an operator
+    must do anyway to know the agent is back).
+Medians are compared as ratios; the seconds mean little on a noisy host.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONTAINER = "agentfleet-local"
+USER = "openclaw"
+
+
+def timed(argv):
+    start = time.monotonic()
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-2000:])
+        raise SystemExit("benchmark command failed: %s" % " ".join(argv))
+    return time.monotonic() - start
+
+
+def in_target(script):
+    return ["docker", "exec", CONTAINER, "bash", "-c", script]
+
+
+def main_pid(unit):
+    show = "runuser -u %s -- env XDG_RUNTIME_DIR=/run/user/$(id -u %s) systemctl --user show -p MainPID --value %s" % (
+        USER, USER, unit)
+    return subprocess.run(in_target(show), capture_output=True, text=True, check=True).stdout.strip()
+
+
+def restarted(unit, argv):
+    """Seconds argv took; fails unless the unit really got a new process."""
+    before = main_pid(unit)
+    elapsed = timed(argv)
+    after = main_pid(unit)
+    if after in ("0", before):
+        raise SystemExit("%s was not restarted (MainPID %s -> %s): nothing to measure" % (unit, before, after))
+    return elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--inventory", default="inventories/local")
+    parser.add_argument("--agent", default="coder")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    config = "/home/%s/.openclaw-%s/openclaw.json" % (USER, args.agent)
+    current = json.loads(subprocess.run(in_target("cat " + config), capture_output=True, text=True, check=True).stdout)
+    original = current["agents"]["defaults"]["model"]["primary"]
+    port = current["gateway"]["port"]
+    other = "anthropic/claude-haiku-4-5" if original != "anthropic/claude-haiku-4-5" else "anthropic/claude-sonnet-4-5"
+    unit = "openclaw-gateway-%s.service" % args.agent
+    # reset-failed as config_change does, so the start limit never decides.
+    systemctl = ("runuser -u {u} -- env XDG_RUNTIME_DIR=/run/user/$(id -u {u}) systemctl --user reset-failed {n} && "
+                 "runuser -u {u} -- env XDG_RUNTIME_DIR=/run/user/$(id -u {u}) systemctl --user restart {n}").format(
+                     u=USER, n=unit)
+    wait_ready = ("for i in $(seq 300); do curl -sf --max-time 2 http://127.0.0.1:%d/readyz | grep -q '\"ready\":true'"
+                  " && exit 0; sleep 0.5; done; exit 1" % port)
+
+    def change_to(model):
+        merge = {"merge": {"agents": {"defaults": {"model": {"primary": model}}}}}
+        return ["ansible-playbook", "-i", args.inventory, "playbooks/config_change.yml",
+                "-e", "agent=" + args.agent, "-e", json.dumps(merge)]
+
+    times = {"change": [], "restart": [], "restart_ready": []}
+    try:
+        for index in range(args.rounds):
+            times["change"].append(restarted(unit, change_to(other if index % 2 == 0 else original)))
+            times["restart"].append(restarted(unit, in_target(systemctl)))
+            timed(in_target(wait_ready))  # untimed: the next step starts from a ready gateway
+            times["restart_ready"].append(restarted(unit, in_target(systemctl + " && " + wait_ready)))
+            print("round %d: %s" % (index + 1, ", ".join("%s %.2f s" % (k, v[-1]) for k, v in times.items())),
+                  flush=True)
+    finally:
+        if args.rounds % 2:
+            timed(change_to(original))
+
+    med = {key: statistics.median(values) for key, values in times.items()}
+    print("one config change of agent %s, %d rounds interleaved, medians" % (args.agent, args.rounds))
+    print("  config_change.yml (validate, back up, write, restart, verify)  %6.2f s" % med["change"])
+    print("  systemctl --user restart                                       %6.2f s" % med["restart"])
+    print("  systemctl --user restart, then wait for /readyz                %6.2f s" % med["restart_ready"])
+    print("ratio change / plain restart:            %6.2f" % (med["change"] / med["restart"]))
+    print("ratio change / restart + wait for ready: %6.2f" % (med["change"] / med["restart_ready"]))
+
+
+if __name__ == "__main__":
+    main()

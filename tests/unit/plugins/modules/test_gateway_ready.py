@@ -1,0 +1,80 @@
+"""gateway_ready: readiness moves last-good; rollback puts it back."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager
+from ansible_collections.agentfleet.vps.plugins.modules import gateway_ready
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "openclaw.json"
+    path.write_text('{"gateway": {"bind": "loopback"}}\n')
+    return path
+
+
+@pytest.fixture
+def gateway(config, monkeypatch):
+    """A /readyz that is ready unless the config says "custom", and a user
+    manager whose restarts are recorded instead of run."""
+    restarts = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            ready = b"custom" not in config.read_bytes()
+            self.send_response(200 if ready else 503)
+            self.end_headers()
+            self.wfile.write(json.dumps({"ready": ready}).encode())
+
+        def log_message(self, *args):
+            pass
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(UserManager, "systemctl", lambda self, *a: restarts.append(a) or (0, "", ""))
+    monkeypatch.setattr(UserManager, "journal", lambda self, unit, lines=30: "journal of %s" % unit)
+    yield {"port": server.server_port, "restarts": restarts}
+    server.shutdown()
+    server.server_close()
+
+
+def call(run_module, me, config, gateway, **extra):
+    args = {"user": me, "timeout": 2, "gateways": [
+        {"name": "coder", "port": gateway["port"], "unit": "openclaw-gateway-coder.service", "config": str(config)}]}
+    args.update(extra)
+    return run_module(gateway_ready, args)
+
+
+def test_ready_gateway_moves_last_good_once(run_module, me, config, gateway):
+    first = call(run_module, me, config, gateway)
+    assert first["changed"] and first["last_good_moved"] == ["coder"]
+    assert txn.ConfigStore(str(config)).last_good() == config.read_bytes()
+    second = call(run_module, me, config, gateway)
+    assert not second["changed"] and second["last_good_moved"] == []
+
+
+def test_not_ready_gateway_is_put_back_on_last_good(run_module, me, config, gateway):
+    call(run_module, me, config, gateway)
+    good = config.read_bytes()
+    config.write_text('{"gateway": {"bind": "custom"}}\n')
+    result = call(run_module, me, config, gateway, rollback=True)
+    assert result["failed"] and result["rolled_back"]["coder"]["recovered"] is True
+    assert "Rolled back to its last good config" in result["msg"]
+    assert config.read_bytes() == good
+    assert gateway["restarts"] == [("reset-failed", "openclaw-gateway-coder.service"),
+                                   ("restart", "openclaw-gateway-coder.service")]
+    log = [json.loads(line) for line in open(txn.ConfigStore(str(config)).log_path)]
+    assert log[-1]["result"] == "rolled_back"
+
+
+def test_without_rollback_a_not_ready_gateway_only_fails(run_module, me, config, gateway):
+    call(run_module, me, config, gateway)
+    config.write_text('{"gateway": {"bind": "custom"}}\n')
+    result = call(run_module, me, config, gateway)
+    assert result["failed"] and result["rolled_back"] == {} and gateway["restarts"] == []
+    assert "journal of openclaw-gateway-coder.service" in result["msg"]
+    assert b"custom" in config.read_bytes()
