@@ -7,8 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 
-from fleet_checks import (FLEET_USER, HOME, ROOT, agent_names, fleet_agents, main_pids,  # noqa: E402,F401
-                          readyz, run_playbook, task_results, unit, unit_props, user_systemctl, wait_until)
+from fleet_checks import fleet_agents  # noqa: E402
 
 
 @pytest.fixture(scope="module")

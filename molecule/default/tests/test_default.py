@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import FLEET_USER, HOME, agent_names, readyz, unit, unit_props
+from fleet_checks import FLEET_USER, HOME, agent_names, readyz, unit, unit_props
 
 PREFIX = "/opt/agentfleet"
 OPENCLAW_VERSION = "2026.9.6"

@@ -5,8 +5,8 @@ the tests in this file depend on their order."""
 import json
 import subprocess
 
-from conftest import (HOME, agent_names, fleet_agents, main_pids, readyz, run_playbook, task_results,
-                      unit_props, wait_until)
+from fleet_checks import (HOME, agent_names, fleet_agents, main_pids, readyz, run_playbook, task_results,
+                          unit_props, wait_until)
 
 
 def ports(host):

@@ -104,7 +104,7 @@ def changes(live):
 def test_schema_rejection_writes_nothing_and_names_every_path(live, service, run_module):
     before = live.read_bytes()
     result = run_module(config_change, base(live, merge={"gateway": {"port": "x", "extra": 1}},
-                                             health=health(service)))
+                                            health=health(service)))
     assert result["failed"] and result["result"] == "rejected" and not result["changed"]
     assert sorted(e["path"] for e in result["errors"]) == ["$.gateway", "$.gateway.port"]
     assert "$.gateway.port" in result["msg"]
@@ -117,7 +117,7 @@ def test_schema_rejection_writes_nothing_and_names_every_path(live, service, run
 def test_validate_command_rejects_and_runs_on_a_copy(live, tmp_path, run_module):
     seen = tmp_path / "seen"
     result = run_module(config_change, base(live, merge={"state": "x"},
-                                             validate_command="sh -c 'echo $0 > %s; exit 3' %%s" % seen))
+                                            validate_command="sh -c 'echo $0 > %s; exit 3' %%s" % seen))
     assert result["failed"] and result["errors"][0]["source"] == "command"
     assert seen.read_text().strip() != str(live)
 
@@ -125,7 +125,7 @@ def test_validate_command_rejects_and_runs_on_a_copy(live, tmp_path, run_module)
 def test_good_merge_applies_verifies_and_moves_last_good(live, service, run_module):
     before = live.read_bytes()
     result = run_module(config_change, base(live, merge={"agents": {"defaults": {"model": {"primary": "m/x"}}}},
-                                             health=health(service)))
+                                            health=health(service)))
     assert result["changed"] and result["result"] == "applied" and not result["rolled_back"]
     assert json.loads(live.read_text())["agents"]["defaults"]["model"]["primary"] == "m/x"
     assert open(result["backup"], "rb").read() == before
