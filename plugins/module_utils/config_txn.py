@@ -7,6 +7,12 @@ Shared by the config_change module, the agents role's own writes and the
 watchdog's last-known-good restore. Standard library only at import time:
 jsonschema, json5 and PyYAML are imported where they are needed, so the
 same file runs on a VPS with nothing but Debian's python3.
+
+Validation runs on the managed host, not in a controller-side action
+plugin: the file, its lock, the OpenClaw that validates it and the unit
+that must come back are all there, so read, validate, back up, write,
+restart, verify and roll back happen in one process under one lock. The
+runtime role installs Debian's python3-jsonschema for it.
 """
 
 from __future__ import annotations

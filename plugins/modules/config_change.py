@@ -358,8 +358,12 @@ class ConfigChange:
             self.module.run_command(["systemctl", "reset-failed", unit])
             rc, out, err = self.module.run_command(["systemctl", "--no-pager", action, unit])
         else:
-            user = self.p["unit_user"] or pwd.getpwuid(self.store.owner()[0]).pw_name
-            rc, out, err = UserManager(self.module.run_command, user).restart(unit, action)
+            try:
+                user = self.p["unit_user"] or pwd.getpwuid(self.store.owner()[0]).pw_name
+                manager = UserManager(self.module.run_command, user)
+            except KeyError:
+                return False, "unit_user %s does not exist on the host" % (self.p["unit_user"] or "(owner of path)")
+            rc, out, err = manager.restart(unit, action)
         if rc != 0:
             return False, "systemctl %s %s failed: %s" % (action, unit, (err or out).strip()[-1000:])
         return True, "%s: %s done" % (unit, action)

@@ -308,10 +308,11 @@ INVALID = st.one_of(
 )
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=250, deadline=None)
 @given(document=INVALID)
-def test_generated_invalid_documents_are_all_rejected(document, live, service, run_module):
+def reject_generated(document, live, service, run_module, seen):
     assert list(jsonschema.Draft7Validator(SCHEMA).iter_errors(document)), "generator made a valid document"
+    seen.add(json.dumps(document, sort_keys=True))
     before = live.read_bytes()
     result = run_module(config_change, base(live, content=document, health=health(service)))
     assert result["failed"] and result["result"] == "rejected" and result["errors"]
@@ -320,3 +321,11 @@ def test_generated_invalid_documents_are_all_rejected(document, live, service, r
     assert sorted(p.name for p in backups.iterdir()) == ["changes.jsonl", "openclaw.json.lock"]
     assert changes(live)[-1]["result"] == "rejected"
     assert service["requests"] == []
+
+
+def test_generated_invalid_documents_are_all_rejected(live, service, run_module):
+    """At least 200 distinct invalid documents, each rejected with the live
+    file, its backups and the service untouched."""
+    seen = set()
+    reject_generated(live=live, service=service, run_module=run_module, seen=seen)
+    assert len(seen) >= 200, len(seen)
