@@ -56,15 +56,24 @@ def test_converge_left_a_verified_last_good(host):
 
 def test_a_schema_breaking_change_is_rejected_and_touches_nothing(host):
     before, pid = config_bytes(host), unit_props(host, AGENT)["MainPID"]
-    proc, result = change({"gateway": {"port": "not-a-port", "bogus": True}})
+    proc, result = change({"gateway": {"bind": 42, "bogus": True}})
     assert proc.returncode != 0
     assert result["result"] == "rejected" and result["changed"] is False
     paths = {(e["path"], e["source"]) for e in result["errors"]}
-    assert ("$.gateway.port", "schema") in paths and ("$.gateway", "schema") in paths
-    assert ("$.gateway.port", "command") in paths  # openclaw config validate said so too
+    assert ("$.gateway.bind", "schema") in paths and ("$.gateway", "schema") in paths
+    assert ("$.gateway.bind", "command") in paths  # openclaw config validate said so too
     assert config_bytes(host) == before
     assert unit_props(host, AGENT)["MainPID"] == pid
     assert ready(host)
+
+
+def test_a_port_change_is_refused_before_the_module_runs(host):
+    before, lines = config_bytes(host), len(change_log(host))
+    proc = run_playbook("-e", f"agent={AGENT}", "-e", json.dumps({"merge": {"gateway": {"port": 20000}}}),
+                        playbook="config_change.yml")
+    assert proc.returncode != 0
+    assert "starts with --port from the fleet plan" in proc.stdout
+    assert config_bytes(host) == before and len(change_log(host)) == lines
 
 
 def test_b_a_change_that_keeps_the_gateway_down_is_rolled_back(host):
