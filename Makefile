@@ -41,9 +41,11 @@ test: ## run every test, stopping at the first failure
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory molecule
 
+# ansible-lint installs this collection into $ANSIBLE_HOME/collections; a
+# per-checkout ANSIBLE_HOME keeps another checkout's copy from shadowing it.
 lint: venv ## yamllint and ansible-lint (production profile)
 	yamllint --strict .
-	ansible-lint
+	ANSIBLE_HOME=$(CURDIR)/.ansible ansible-lint
 
 sanity: venv ## ansible-test sanity in a temporary ansible_collections tree
 	@tools/sanity.sh
