@@ -76,6 +76,21 @@ def fleet_gateway_probe(entry, home=None):
     return probe
 
 
+def fleet_workspaces(agents, home):
+    """constitution_files entries of every present agent: its openclaw.json
+    and the workspace the agents role gives it (the config's own
+    agents.defaults.workspace wins on the host)."""
+    result = []
+    for agent in agents:
+        if agent.get("state", "present") != "present":
+            continue
+        state_dir = "%s/.openclaw-%s" % (home, agent["name"])
+        workspace = ((agent.get("config") or {}).get("agents") or {}).get("defaults", {}).get("workspace")
+        result.append({"name": agent["name"], "role": agent.get("role", "specialist"),
+                       "config": state_dir + "/openclaw.json", "workspace": workspace or state_dir + "/workspace"})
+    return result
+
+
 class FilterModule:
     """agentfleet.vps fleet plan filters."""
 
@@ -86,4 +101,5 @@ class FilterModule:
             "fleet_gateway_probe": _wrap(fleet_gateway_probe),
             "fleet_unit": _wrap(fleet_plan.unit_name),
             "fleet_openclaw_config": _wrap(fleet_plan.openclaw_config),
+            "fleet_workspaces": _wrap(fleet_workspaces),
         }

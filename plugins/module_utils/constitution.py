@@ -1,0 +1,332 @@
+# -*- coding: utf-8 -*-
+# Copyright: agentfleet.vps developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The constitution: articles per agent, the penalty ledger, amendments,
+and the Markdown every agent loads at session start.
+
+Shared by the constitution_files module (the role) and the violation
+module, so a new ledger entry renders exactly what the next deploy would.
+Standard library only (and files.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import write_temp
+
+BLOCK_BEGIN = "<!-- BEGIN agentfleet.vps constitution: managed by Ansible, edits inside this block are overwritten -->"
+BLOCK_END = "<!-- END agentfleet.vps constitution -->"
+BLOCK_RE = re.compile(re.escape(BLOCK_BEGIN) + r".*?" + re.escape(BLOCK_END) + r"\n?", re.DOTALL)
+# Workspace files OpenClaw injects at session start (docs: doctor's
+# bootstrap budget check); USER.md is capped at 4000 characters on its own.
+BOOTSTRAP_FILES = ("AGENTS.md", "SOUL.md", "IDENTITY.md", "USER.md", "BOOTSTRAP.md", "MEMORY.md")
+USER_MD_CAP = 4000
+DEFAULT_MAX_CHARS = 20000
+DEFAULT_TOTAL_MAX_CHARS = 60000
+SEVERITIES = ("low", "medium", "high", "critical")
+SCOPES = ("agent", "role", "fleet")
+ROMAN = re.compile(r"^(M{0,3})(CM|CD|D?C{0,3})(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})$")
+# Phrases that say nothing about what happened, why, or what changed.
+BOILERPLATE = re.compile(
+    r"^(made a mistake|mistake|error|an error|bug|a bug|oops|n/?a|none|nothing|todo|tbd|unknown|various|stuff|"
+    r"something went wrong|it broke|human error|fixed|fixed it|will fix|be more careful|will be more careful|"
+    r"i will be more careful|try harder|will try harder|more care|careless|sorry|see above|same as above)\.?$",
+    re.IGNORECASE)
+MIN_WORDS = 4
+
+
+class ConstitutionError(Exception):
+    pass
+
+
+# ------------------------------------------------------------------ articles
+
+def resolve_articles(articles, extra=None, disabled=None, role_articles=None, role="specialist"):
+    """The articles of an agent with this role: the fleet's, plus its
+    extras, minus the disabled ids, then the role's extras and disabled
+    ids. Supreme article first, then in the order given."""
+    role_cfg = (role_articles or {}).get(role) or {}
+    off = set(disabled or []) | set(role_cfg.get("disabled") or [])
+    result = [a for a in list(articles or []) + list(extra or []) + list(role_cfg.get("extra") or [])
+              if a.get("id") not in off and a.get("enabled", True)]
+    return sorted(result, key=lambda a: not a.get("supreme", False))
+
+
+def check_articles(articles, who):
+    """Problems of one agent's resolved article list (strings)."""
+    problems = []
+    ids = [a.get("id") for a in articles]
+    for article in articles:
+        if not ROMAN.match(str(article.get("id") or "")) or not article.get("id"):
+            problems.append("%s: article id %r is not a roman numeral (I, II, ... XII)" % (who, article.get("id")))
+        if not str(article.get("title") or "").strip() or not str(article.get("text") or "").strip():
+            problems.append("%s: article %s needs a title and a text" % (who, article.get("id")))
+    duplicates = sorted(set(i for i in ids if ids.count(i) > 1))
+    if duplicates:
+        problems.append("%s: article ids used twice: %s" % (who, ", ".join(map(str, duplicates))))
+    supreme = [a.get("id") for a in articles if a.get("supreme")]
+    if len(supreme) != 1:
+        problems.append("%s: exactly one article must be supreme (it outranks all others); found %s" % (
+            who, ", ".join(map(str, supreme)) or "none"))
+    return problems
+
+
+# -------------------------------------------------------------------- ledger
+
+def entry_id(agent, what, why, changed):
+    """Same agent and same what/why/changed: the same entry."""
+    key = json.dumps([agent, " ".join(what.split()), " ".join(why.split()), " ".join(changed.split())])
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def vague_fields(entry):
+    """What is missing or says nothing, as messages naming the field."""
+    problems = []
+    texts = {}
+    for field, asks in (("what", "the exact failure: what happened, where, with which command or file"),
+                        ("why", "the root cause, not the symptom"),
+                        ("changed", "the systemic fix: what is different now so it cannot happen again")):
+        text = " ".join(str(entry.get(field) or "").split())
+        texts[field] = text.lower()
+        if not text:
+            problems.append("%s is empty: give %s" % (field, asks))
+        elif BOILERPLATE.match(text):
+            problems.append("%s is boilerplate (%r): give %s" % (field, text, asks))
+        elif len(text.split()) < MIN_WORDS:
+            problems.append("%s is too vague (%r, fewer than %d words): give %s" % (field, text, MIN_WORDS, asks))
+    if texts["what"] and texts["what"] in (texts["why"], texts["changed"]):
+        problems.append("why and changed must say more than what repeated")
+    if entry.get("amendment") is not None and len(" ".join(str(entry["amendment"]).split()).split()) < MIN_WORDS:
+        problems.append("amendment is too vague: write the rule every affected agent must follow from now on")
+    return problems
+
+
+def read_ledger(path):
+    entries = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    entries.append(json.loads(line))
+    except FileNotFoundError:
+        pass
+    return entries
+
+
+def applies_to(amendment, agent):
+    scope, target = amendment.get("scope"), amendment.get("target")
+    return (scope == "fleet" or (scope == "role" and target == agent["role"])
+            or (scope == "agent" and target == agent["name"]))
+
+
+def amendments_for(ledger, agent):
+    return [dict(e["amendment"], entry=e["id"], time=e["time"])
+            for e in ledger if e.get("amendment") and applies_to(e["amendment"], agent)]
+
+
+# ---------------------------------------------------------------- rendering
+
+def _article_md(article, level="##"):
+    title = "%s Article %s: %s%s" % (level, article["id"], article["title"].strip(),
+                                     " (supreme: outranks every other article and any task prompt)"
+                                     if article.get("supreme") else "")
+    lines = [title, "", article["text"].strip()]
+    rules = [r for r in article.get("rules") or [] if str(r).strip()]
+    if rules:
+        lines.append("")
+        lines += ["- %s" % str(r).strip() for r in rules]
+    return "\n".join(lines)
+
+
+def render_law(agent, articles, amendments, level="##"):
+    """Articles, supreme first, then the permanent amendments."""
+    parts = [_article_md(a, level) for a in articles]
+    parts.append("%s Permanent amendments" % level)
+    if amendments:
+        for number, amendment in enumerate(amendments, 1):
+            parts.append("%d. %s (%s, ledger entry %s, applies to %s)" % (
+                number, amendment["text"].strip(), amendment["time"][:10], amendment["entry"],
+                "the whole fleet" if amendment["scope"] == "fleet" else "%s %s" % (
+                    amendment["scope"], amendment["target"])))
+    else:
+        parts.append("None yet.")
+    return "\n\n".join(parts) + "\n"
+
+
+def render_constitution(agent, articles, amendments):
+    head = ("# Constitution of agent %s (%s)\n\n"
+            "Managed by agentfleet.vps and rewritten on every deploy: the penalty ledger on the host is the "
+            "source of truth. These articles outrank any task prompt; article %s is supreme.\n\n") % (
+        agent["name"], agent["role"], articles[0]["id"] if articles else "-")
+    return head + render_law(agent, articles, amendments)
+
+
+def render_violations(agent, ledger, shown):
+    mine = [e for e in ledger if e["agent"] == agent["name"]][::-1][:shown]
+    lines = ["# Violations of agent %s" % agent["name"], "",
+             "The most recent %d entries of the fleet's penalty ledger for this agent, newest first. "
+             "Do not repeat them." % shown, ""]
+    if not mine:
+        lines.append("None recorded.")
+    for entry in mine:
+        lines += ["## %s: %s (%s)" % (entry["time"][:19].replace("T", " "), entry["severity"], entry["id"]), "",
+                  "- What happened: %s" % entry["what"].strip(),
+                  "- Why (root cause): %s" % entry["why"].strip(),
+                  "- What changed: %s" % entry["changed"].strip()]
+        if entry.get("amendment"):
+            lines.append("- Amendment: %s" % entry["amendment"]["text"].strip())
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def render_block(agent, articles, amendments):
+    steps = ("## Startup sequence: every session, before any other work\n\n"
+             "1. Read the constitution below. It outranks any task prompt; article %s is supreme. "
+             "The same text is in CONSTITUTION.md.\n"
+             "2. Read its permanent amendments (the end of the constitution): rules added after violations.\n"
+             "3. Read VIOLATIONS.md: your recorded violations. Do not repeat them.\n"
+             "4. Read HANDOFF.md: the state, next steps, risks and evidence the last session left. "
+             "Keep it current before you stop.\n"
+             "5. Read ALERTS.md if it exists. Deal with every open alert before any other work.\n"
+             "6. If you break an article, report it yourself at once (what, why, what changes).\n") % (
+        articles[0]["id"] if articles else "-")
+    law = render_law(agent, articles, amendments, level="###")
+    return "%s\n# Constitution of agent %s (%s)\n\n%s\n## The constitution\n\n%s%s\n" % (
+        BLOCK_BEGIN, agent["name"], agent["role"], steps, law, BLOCK_END)
+
+
+def merge_block(current, block):
+    """AGENTS.md with the managed block: replaced where it is, or put on
+    top; any duplicate blocks dropped; text outside never changed."""
+    current = current or ""
+    found = BLOCK_RE.search(current)
+    if not found:
+        return block + ("\n" + current if current else "")
+    rest = current[:found.start()] + "\0" + BLOCK_RE.sub("", current[found.end():])
+    return rest.replace("\0", block, 1)
+
+
+HANDOFF = """# HANDOFF
+
+This file is yours: the deploy created it once and never overwrites it.
+Update it before every session ends, specifically.
+
+## Current state
+
+(What works, what is in progress, on which branch or host.)
+
+## Next steps
+
+(The next concrete actions, in order.)
+
+## Open risks
+
+(What could break, what is unverified.)
+
+## Last verified evidence
+
+(Command and output, commit hash or screenshot that proves the current state.)
+"""
+
+
+# -------------------------------------------------------------------- files
+
+def _read(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def agent_view(agent):
+    """workspace and limits from the agent's openclaw.json (its own word),
+    falling back to the given defaults when it does not exist yet."""
+    view = dict(agent)
+    raw = _read(agent["config"]) if agent.get("config") else None
+    if raw:
+        defaults = (json.loads(raw).get("agents") or {}).get("defaults") or {}
+        view["workspace"] = defaults.get("workspace") or agent["workspace"]
+        view["max_chars"] = defaults.get("bootstrapMaxChars") or DEFAULT_MAX_CHARS
+        view["total_max_chars"] = defaults.get("bootstrapTotalMaxChars") or DEFAULT_TOTAL_MAX_CHARS
+    else:
+        view.setdefault("max_chars", DEFAULT_MAX_CHARS)
+        view.setdefault("total_max_chars", DEFAULT_TOTAL_MAX_CHARS)
+    return view
+
+
+def plan_agent(agent, ledger, shown):
+    """(files, problems): files is a list of (path, new content or None when
+    unchanged, create_only) for one agent; problems say what is too big."""
+    articles = agent["articles"]
+    amendments = amendments_for(ledger, agent)
+    workspace = agent["workspace"]
+    agents_md_path = os.path.join(workspace, "AGENTS.md")
+    agents_md = merge_block(_read(agents_md_path), render_block(agent, articles, amendments))
+    files = [(os.path.join(workspace, "CONSTITUTION.md"), render_constitution(agent, articles, amendments), False),
+             (os.path.join(workspace, "VIOLATIONS.md"), render_violations(agent, ledger, shown), False),
+             (agents_md_path, agents_md, False),
+             (os.path.join(workspace, "HANDOFF.md"), HANDOFF, True)]
+    problems = []
+    if len(agents_md) > agent["max_chars"]:
+        problems.append("agent %s: AGENTS.md would be %d characters with the constitution, over the bootstrap "
+                        "limit of %d (agents.defaults.bootstrapMaxChars); OpenClaw would truncate the law. "
+                        "Shorten or disable articles, or raise the limit." % (
+                            agent["name"], len(agents_md), agent["max_chars"]))
+    total = len(agents_md)
+    for name in BOOTSTRAP_FILES[1:]:
+        text = _read(os.path.join(workspace, name))
+        if text:
+            total += min(len(text), USER_MD_CAP) if name == "USER.md" else min(len(text), agent["max_chars"])
+    if total > agent["total_max_chars"]:
+        problems.append("agent %s: the bootstrap files would total %d characters, over "
+                        "agents.defaults.bootstrapTotalMaxChars=%d; OpenClaw would truncate the law." % (
+                            agent["name"], total, agent["total_max_chars"]))
+    planned = []
+    for path, content, create_only in files:
+        current = _read(path)
+        if create_only and current is not None:
+            continue
+        planned.append((path, None if current == content else content, current))
+    return planned, problems
+
+
+def write_planned(planned, uid=-1, gid=-1):
+    """Write every changed file of plan_agent's output atomically; a new
+    file gets mode 0644 (OpenClaw's own for workspace files), an existing
+    one keeps its mode and owner."""
+    for path, content, current in planned:
+        if content is None:
+            continue
+        mode, owner = 0o644, (uid, gid)
+        if current is not None:
+            st = os.stat(path)
+            mode, owner = st.st_mode & 0o7777, (st.st_uid, st.st_gid)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = write_temp(os.path.dirname(path), content.encode("utf-8"), mode, *owner)
+        os.replace(tmp, path)
+
+
+def fleet_path(state_dir):
+    return os.path.join(state_dir, "fleet.json")
+
+
+def ledger_path(state_dir):
+    return os.path.join(state_dir, "ledger.jsonl")
+
+
+def load_fleet(state_dir):
+    raw = _read(fleet_path(state_dir))
+    if raw is None:
+        raise ConstitutionError("%s does not exist: deploy the constitution role (playbooks/site.yml) first"
+                                % fleet_path(state_dir))
+    return json.loads(raw)
+
+
+def diff_of(planned):
+    return [{"before_header": path, "after_header": path, "before": current or "", "after": content}
+            for path, content, current in planned if content is not None]

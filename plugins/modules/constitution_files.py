@@ -1,0 +1,208 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: agentfleet.vps developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: constitution_files
+short_description: Render the constitution into every agent's workspace
+version_added: 0.1.0
+description:
+  - Resolves each agent's articles (the fleet's, its role's extras, minus the disabled ones),
+    adds the permanent amendments of the penalty ledger that apply to it, and writes into the
+    workspace its C(openclaw.json) points at - C(CONSTITUTION.md), C(VIOLATIONS.md) (newest
+    first), a managed block in C(AGENTS.md) with the startup sequence and the law, and
+    C(HANDOFF.md) when it does not exist yet (never overwritten).
+  - Text of C(AGENTS.md) outside the managed block is never changed; the block appears once.
+  - Everything is checked before anything is written - article ids, exactly one supreme
+    article, and OpenClaw's bootstrap budget (C(agents.defaults.bootstrapMaxChars) per file,
+    C(bootstrapTotalMaxChars) in all) for every agent. One problem fails the call and no file
+    changes.
+  - Also records the resolved fleet in O(state_dir)/fleet.json, so M(agentfleet.vps.violation)
+    renders exactly what the next deploy would.
+author:
+  - agentfleet.vps developers (@agentfleet)
+options:
+  state_dir:
+    description: Root-owned directory of C(fleet.json) and the penalty ledger C(ledger.jsonl).
+    type: path
+    default: /var/lib/agentfleet/constitution
+  owner:
+    description: Owner of new workspace files (the service user).
+    type: str
+    required: true
+  agents:
+    description: The present agents.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Agent name.
+        type: str
+        required: true
+      role:
+        description: C(coordinator) or C(specialist).
+        type: str
+        default: specialist
+      config:
+        description: The agent's C(openclaw.json); its C(agents.defaults.workspace) and bootstrap limits win.
+        type: path
+        required: true
+      workspace:
+        description: Workspace to use while O(agents[].config) does not exist yet (check mode on a new host).
+        type: path
+        required: true
+  articles:
+    description: The fleet's articles (see the constitution role's C(constitution_articles)).
+    type: list
+    elements: dict
+    required: true
+  extra_articles:
+    description: Articles added for the whole fleet.
+    type: list
+    elements: dict
+    default: []
+  disabled:
+    description: Article ids dropped for the whole fleet.
+    type: list
+    elements: str
+    default: []
+  role_articles:
+    description: Per agent role, C(extra) articles and C(disabled) ids.
+    type: dict
+    default: {}
+  violations_shown:
+    description: Ledger entries shown in each C(VIOLATIONS.md).
+    type: int
+    default: 10
+extends_documentation_fragment:
+  - agentfleet.vps.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Render the constitution for two agents
+  agentfleet.vps.constitution_files:
+    owner: openclaw
+    articles: "{{ constitution_articles }}"
+    agents:
+      - name: coordinator
+        role: coordinator
+        config: /home/openclaw/.openclaw-coordinator/openclaw.json
+        workspace: /home/openclaw/.openclaw-coordinator/workspace
+      - name: coder
+        config: /home/openclaw/.openclaw-coder/openclaw.json
+        workspace: /home/openclaw/.openclaw-coder/workspace
+"""
+
+RETURN = r"""
+changed_agents:
+  description: Agents with at least one file written.
+  returned: always
+  type: list
+  elements: str
+changed_paths:
+  description: Files written (or in check mode to be written).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import json
+import os
+import pwd
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.agentfleet.vps.plugins.module_utils import constitution as law
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import write_temp
+
+
+def resolved_fleet(params):
+    agents, problems = [], []
+    for agent in params["agents"]:
+        articles = law.resolve_articles(params["articles"], params["extra_articles"], params["disabled"],
+                                        params["role_articles"], agent["role"])
+        problems += law.check_articles(articles, "agent %s (%s)" % (agent["name"], agent["role"]))
+        agents.append(dict(agent, articles=articles))
+    return {"agents": agents, "violations_shown": params["violations_shown"], "owner": params["owner"]}, problems
+
+
+def write_fleet(state_dir, fleet, check_mode):
+    """fleet.json, root's, readable by all (the agents may read the law,
+    not change it); True when it changed (or would)."""
+    data = (json.dumps(fleet, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    path = law.fleet_path(state_dir)
+    try:
+        with open(path, "rb") as handle:
+            if handle.read() == data:
+                return False
+    except FileNotFoundError:
+        pass
+    if check_mode:
+        return True
+    os.makedirs(state_dir, mode=0o755, exist_ok=True)
+    os.replace(write_temp(state_dir, data, 0o644), path)
+    return True
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state_dir=dict(type="path", default="/var/lib/agentfleet/constitution"),
+            owner=dict(type="str", required=True),
+            agents=dict(type="list", elements="dict", required=True, options=dict(
+                name=dict(type="str", required=True),
+                role=dict(type="str", default="specialist"),
+                config=dict(type="path", required=True),
+                workspace=dict(type="path", required=True),
+            )),
+            articles=dict(type="list", elements="dict", required=True),
+            extra_articles=dict(type="list", elements="dict", default=[]),
+            disabled=dict(type="list", elements="str", default=[]),
+            role_articles=dict(type="dict", default={}),
+            violations_shown=dict(type="int", default=10),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    fleet, problems = resolved_fleet(p)
+    ledger = law.read_ledger(law.ledger_path(p["state_dir"]))
+    plans = {}
+    for agent in fleet["agents"]:
+        view = law.agent_view(agent)
+        planned, too_big = law.plan_agent(view, ledger, p["violations_shown"])
+        plans[agent["name"]] = planned
+        problems += too_big
+    if problems:
+        module.fail_json(msg="the constitution cannot be deployed; nothing was written:\n- " + "\n- ".join(problems),
+                         problems=problems)
+
+    changed_paths = [path for planned in plans.values() for path, content, _current in planned if content is not None]
+    fleet_changed = write_fleet(p["state_dir"], fleet, module.check_mode)
+    if not module.check_mode:
+        try:
+            user = pwd.getpwnam(p["owner"])
+        except KeyError:
+            module.fail_json(msg="owner %s does not exist on the host" % p["owner"])
+        for planned in plans.values():
+            law.write_planned(planned, user.pw_uid, user.pw_gid)
+
+    result = dict(changed=bool(changed_paths) or fleet_changed, changed_paths=changed_paths,
+                  changed_agents=sorted(name for name, planned in plans.items()
+                                        if any(content is not None for _p, content, _c in planned)))
+    if module._diff:
+        result["diff"] = [d for planned in plans.values() for d in law.diff_of(planned)]
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
