@@ -33,7 +33,7 @@ import time
 import urllib.error
 import urllib.request
 
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import canonical_json
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import canonical_json, read_bytes
 
 RESULTS = ("applied", "rejected", "rolled_back", "restored")
 SECRET_KEY = re.compile(r"(token|secret|password|passwd|api_?key|apikey|private_?key|authorization|cookie|credential)",
@@ -289,11 +289,7 @@ class ConfigStore:
                 os.unlink(stale)
 
     def read(self):
-        try:
-            with open(self.path, "rb") as handle:
-                return handle.read()
-        except FileNotFoundError:
-            return None
+        return read_bytes(self.path)
 
     def write(self, data):
         """Temp file in the same directory, fsync, rename: a reader sees the
@@ -358,11 +354,7 @@ class ConfigStore:
         return target
 
     def last_good(self):
-        try:
-            with open(self.last_good_path, "rb") as handle:
-                return handle.read()
-        except FileNotFoundError:
-            return None
+        return read_bytes(self.last_good_path)
 
     def promote(self, data):
         """Move last known good to data; True when it moved."""
