@@ -54,8 +54,11 @@ def test_model_edit_restarts_only_that_agent(host):
     assert {n: p for n, p in after.items() if n != "reviewer"} == {n: p for n, p in before.items() if n != "reviewer"}
     config = json.loads(host.file(f"{HOME}/.openclaw-reviewer/openclaw.json").content_string)
     assert config["agents"]["defaults"]["model"]["primary"] == "anthropic/claude-opus-4-5"
+    ready = task_results(result.stdout, "Wait until every gateway answers /readyz")
+    assert ready["last_good_moved"] == ["reviewer"]
     stats = json.loads(result.stdout)["stats"]
-    assert sum(s["changed"] for s in stats.values()) == 2  # the file write and the one restart
+    # The file write, the one restart, and the reviewer's verified last good config.
+    assert sum(s["changed"] for s in stats.values()) == 3
 
     # Back to the inventory as committed, for the tests that follow.
     result = run_playbook()
