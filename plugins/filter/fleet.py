@@ -91,12 +91,26 @@ def fleet_workspaces(agents, home):
     return result
 
 
+def fleet_audit_agents(plan, agents, home):
+    """The oversight audit's view of every present planned agent: its unit,
+    port, state dir, openclaw.json and workspace."""
+    workspaces = {w["name"]: w for w in fleet_workspaces(agents, home)}
+    result = []
+    for entry in plan:
+        if entry.get("state", "present") != "present" or entry["name"] not in workspaces:
+            continue
+        result.append(dict(workspaces[entry["name"]], port=entry["port"], unit=fleet_plan.unit_name(entry["name"]),
+                           state_dir="%s/.openclaw-%s" % (home, entry["name"])))
+    return result
+
+
 class FilterModule:
     """agentfleet.vps fleet plan filters."""
 
     def filters(self):
         return {
             "fleet_port_plan": _wrap(fleet_port_plan),
+            "fleet_audit_agents": _wrap(fleet_audit_agents),
             "fleet_env_files": _wrap(fleet_env_files),
             "fleet_gateway_probe": _wrap(fleet_gateway_probe),
             "fleet_unit": _wrap(fleet_plan.unit_name),

@@ -16,7 +16,7 @@ import json
 import os
 import re
 
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import write_temp
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_bytes, write_temp
 
 BLOCK_BEGIN = "<!-- BEGIN agentfleet.vps constitution: managed by Ansible, edits inside this block are overwritten -->"
 BLOCK_END = "<!-- END agentfleet.vps constitution -->"
@@ -236,11 +236,8 @@ Update it before every session ends, specifically.
 # -------------------------------------------------------------------- files
 
 def _read(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
+    data = read_bytes(path)
+    return None if data is None else data.decode("utf-8")
 
 
 def agent_view(agent):
@@ -309,6 +306,40 @@ def write_planned(planned, uid=-1, gid=-1):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = write_temp(os.path.dirname(path), content.encode("utf-8"), mode, *owner)
         os.replace(tmp, path)
+
+
+def rendered_digest(planned):
+    """path -> sha256 of what the deploy put there, for the oversight audit's
+    integrity check; for AGENTS.md only the managed block (the rest of that
+    file is the agent's)."""
+    digest = {}
+    for path, content, current in planned:
+        text = current if content is None else content
+        if text is None or os.path.basename(path) == "HANDOFF.md":
+            continue
+        if os.path.basename(path) == "AGENTS.md":
+            found = BLOCK_RE.search(text)
+            text = found.group(0) if found else ""
+        digest[path] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return digest
+
+
+def rendered_path(state_dir, agent_name):
+    return os.path.join(state_dir, "rendered", agent_name + ".json")
+
+
+def write_rendered(state_dir, agent_name, planned, check_mode=False):
+    """Record rendered_digest() of one agent (root's, world-readable);
+    True when the record changed (or would)."""
+    path = rendered_path(state_dir, agent_name)
+    data = (json.dumps({"agent": agent_name, "files": rendered_digest(planned)}, indent=2, sort_keys=True)
+            + "\n").encode("utf-8")
+    if read_bytes(path) == data:
+        return False
+    if not check_mode:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        os.replace(write_temp(os.path.dirname(path), data, 0o644), path)
+    return True
 
 
 def fleet_path(state_dir):

@@ -22,7 +22,9 @@ description:
     C(bootstrapTotalMaxChars) in all) for every agent. One problem fails the call and no file
     changes.
   - Also records the resolved fleet in O(state_dir)/fleet.json, so M(agentfleet.vps.violation)
-    renders exactly what the next deploy would.
+    renders exactly what the next deploy would, and the checksum of every file it rendered in
+    O(state_dir)/rendered/AGENT.json (for C(AGENTS.md) the managed block only), which the
+    oversight audit (M(agentfleet.vps.fleet_audit)) compares with the workspace.
 author:
   - agentfleet.vps developers (@agentfleet)
 options:
@@ -195,8 +197,11 @@ def main():
             module.fail_json(msg="owner %s does not exist on the host" % p["owner"])
         for planned in plans.values():
             law.write_planned(planned, user.pw_uid, user.pw_gid)
+    # What was rendered, for the oversight audit's integrity check.
+    digests_changed = [name for name, planned in plans.items()
+                       if law.write_rendered(p["state_dir"], name, planned, module.check_mode)]
 
-    result = dict(changed=bool(changed_paths) or fleet_changed, changed_paths=changed_paths,
+    result = dict(changed=bool(changed_paths) or fleet_changed or bool(digests_changed), changed_paths=changed_paths,
                   changed_agents=sorted(name for name, planned in plans.items()
                                         if any(content is not None for _p, content, _c in planned)))
     if module._diff:

@@ -187,8 +187,9 @@ def main():
             owner = pwd.getpwnam(fleet["owner"])
         except KeyError:
             module.fail_json(msg="the fleet's owner %s does not exist on the host" % fleet["owner"])
-        for planned in plans:
+        for each, planned in zip(affected, plans):
             law.write_planned(planned, owner.pw_uid, owner.pw_gid)
+            law.write_rendered(p["state_dir"], each["name"], planned)
 
     result = dict(changed=True, recorded=True, entry=entry, affected_agents=[a["name"] for a in affected])
     if module._diff:

@@ -1,0 +1,370 @@
+# -*- coding: utf-8 -*-
+# Copyright: agentfleet.vps developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The oversight audit's rules. Each check reads the host and returns
+findings; none of them changes anything.
+
+Standard library only (and constitution.py, files.py): the oversight role
+installs these files on the host, where the timer runs them without
+Ansible.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import re
+import shlex
+import subprocess
+import urllib.error
+import urllib.request
+
+from ansible_collections.agentfleet.vps.plugins.module_utils.constitution import BLOCK_RE, HANDOFF
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_bytes
+
+SEVERITIES = ("info", "warning", "critical")
+RULES = {
+    "agent-down": ("critical", "Agent alive: unit active and /health answering"),
+    "agent-restarted": ("warning", "Agent restarted by systemd since the last audit"),
+    "config-drift": ("critical", "Config changed outside config_change"),
+    "constitution-tampered": ("critical", "Constitution files as the deploy rendered them"),
+    "push-without-green-ci": ("critical", "Commits reached the tracked branch without green CI"),
+    "rate-limit": ("warning", "Rate-limit events above the threshold"),
+    "fallback-output": ("warning", "Turns answered by a fallback model: needs review before commit"),
+    "handoff-stale": ("warning", "HANDOFF.md current and filled"),
+    "watchdog-incident": ("warning", "Watchdog incidents since the last audit"),
+    "reviewer-finding": ("warning", "Soft check of the LLM reviewer"),
+    "reviewer-error": ("warning", "The LLM reviewer answered with something unusable"),
+}
+# A gateway log line counts as a rate-limit event when its text matches;
+# bare "429" is not enough (durationMs=429 is a normal line).
+RATE_LIMIT_RE = re.compile(
+    r"(status|code|http)[\"=: ]{0,3}429\b|\b429 too many requests|rate[_ -]?limit(ed|_error)?\b|"
+    r"too many requests|resource[_ ]exhausted|throttlingexception", re.IGNORECASE)
+# OpenClaw logs model_fallback_decision per attempt; candidate_succeeded
+# after a failed attempt means a fallback model answered the turn.
+FALLBACK_RE = re.compile(r'"decision"\s*:\s*"candidate_succeeded"')
+FALLBACK_EVENT = "model_fallback_decision"
+PLACEHOLDER_RE = re.compile(r"^\(.*\)$", re.DOTALL)
+CI_STATES = ("success", "pending", "failure", "error")
+
+
+def finding(rule, agent, summary, evidence, subject=""):
+    """One finding; its key is stable across runs, so a finding still
+    present in the next audit is recognised and not sent again."""
+    key = hashlib.sha256("|".join((rule, agent or "-", str(subject))).encode("utf-8")).hexdigest()[:16]
+    return {"key": key, "rule": rule, "severity": RULES[rule][0], "agent": agent or "-",
+            "summary": summary, "evidence": evidence}
+
+
+def sha256_of(path):
+    data = read_bytes(path)
+    return None if data is None else hashlib.sha256(data).hexdigest()
+
+
+def parse_time(text):
+    """ISO 8601 (OpenClaw's log `time`, our JSON lines) -> aware datetime or None."""
+    try:
+        stamp = datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=datetime.timezone.utc)
+
+
+# ------------------------------------------------------------------ alive
+
+def check_alive(agents, units, health, restarts_before):
+    """units: unit -> systemctl show properties; health: name -> (ok, detail).
+    Returns (findings, restarts now)."""
+    findings, restarts = [], {}
+    for agent in agents:
+        props = units.get(agent["unit"], {})
+        state = props.get("ActiveState", "unknown")
+        ok, detail = health.get(agent["name"], (False, "not probed"))
+        if state != "active" or not ok:
+            findings.append(finding("agent-down", agent["name"], "unit %s is %s; %s" % (agent["unit"], state, detail), {
+                "unit": agent["unit"], "ActiveState": state, "SubState": props.get("SubState"),
+                "health_url": agent["health_url"], "health": detail}))
+        count = int(props.get("NRestarts") or 0)
+        restarts[agent["name"]] = count
+        before = restarts_before.get(agent["name"])
+        if before is not None and count > before:
+            findings.append(finding("agent-restarted", agent["name"], "systemd restarted it %d time(s) since the last "
+                                    "audit (NRestarts %d -> %d)" % (count - before, before, count),
+                                    {"unit": agent["unit"], "NRestarts_before": before, "NRestarts": count},
+                                    subject=count))
+    return findings, restarts
+
+
+def probe_health(url, timeout=3):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200, "GET %s: %d" % (url, response.status)
+    except urllib.error.HTTPError as exc:
+        return False, "GET %s: %d" % (url, exc.code)
+    except (OSError, ValueError) as exc:
+        return False, "GET %s: %s" % (url, getattr(exc, "reason", exc))
+
+
+# ----------------------------------------------------------- config drift
+
+def known_good(config_path):
+    """Checksums the collection wrote or verified for a config: its
+    last-good copy and the last applied/restored entry of changes.jsonl."""
+    backups = os.path.join(os.path.dirname(config_path), "config-backups")
+    name = os.path.basename(config_path)
+    known = {sha256_of(os.path.join(backups, name + ".last-good"))}
+    last = None
+    for line in (read_bytes(os.path.join(backups, "changes.jsonl")) or b"").decode("utf-8", "replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("file") == config_path and entry.get("result") in ("applied", "restored"):
+            last = entry.get("checksum_after")
+    known.add(last)
+    return {k for k in known if k}
+
+
+def check_config_drift(agents):
+    findings = []
+    for agent in agents:
+        live = sha256_of(agent["config"])
+        known = known_good(agent["config"])
+        if live is None or not known or live in known:
+            continue
+        findings.append(finding("config-drift", agent["name"], "%s changed outside config_change (checksum %s, "
+                                "last written or verified %s)" % (agent["config"], live[:12],
+                                                                  ", ".join(sorted(k[:12] for k in known))), {
+            "file": agent["config"], "checksum": live, "known_good": sorted(known),
+            "modified": _mtime_iso(agent["config"])}, subject=live))
+    return findings
+
+
+def _mtime_iso(path):
+    try:
+        return datetime.datetime.fromtimestamp(os.stat(path).st_mtime, datetime.timezone.utc).isoformat()
+    except OSError:
+        return None
+
+
+# ----------------------------------------------------------- constitution
+
+def check_constitution(agents, state_dir):
+    findings = []
+    for agent in agents:
+        record = read_bytes(os.path.join(state_dir, "rendered", agent["name"] + ".json"))
+        if record is None:
+            continue
+        for path, expected in sorted(json.loads(record).get("files", {}).items()):
+            data = read_bytes(path)
+            if data is not None and os.path.basename(path) == "AGENTS.md":
+                block = BLOCK_RE.search(data.decode("utf-8", "replace"))
+                data = block.group(0).encode("utf-8") if block else b""
+            actual = None if data is None else hashlib.sha256(data).hexdigest()
+            if actual != expected:
+                what = "is missing" if data is None else (
+                    "lost its constitution block" if not data else "differs from what the deploy rendered")
+                findings.append(finding("constitution-tampered", agent["name"], "%s %s" % (path, what), {
+                    "file": path, "checksum": actual, "rendered": expected, "modified": _mtime_iso(path)},
+                    subject="%s|%s" % (path, actual)))
+    return findings
+
+
+# ------------------------------------------------------------- pushes / CI
+
+def git(path, *args):
+    proc = subprocess.run(["git", "-C", path] + list(args), capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout.strip(), proc.stderr.strip()
+
+
+def ci_status(repo, sha, agent, ci, token=None):
+    """(state, detail) of one commit: from ci['command'] (first word of its
+    output; placeholders {repo} {sha} {agent}) or the GitHub status API."""
+    if ci.get("command"):
+        argv = [part.format(repo=repo["path"], sha=sha, agent=agent) for part in shlex.split(ci["command"])]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=ci.get("timeout", 30), check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return "error", "CI command failed: %s" % exc
+        words = proc.stdout.split()
+        state = words[0].lower() if words else ""
+        return (state if state in CI_STATES else "error"), proc.stdout.strip()[:200] or proc.stderr.strip()[:200]
+    if repo.get("github"):
+        url = "%s/repos/%s/commits/%s/status" % (ci.get("github_api", "https://api.github.com").rstrip("/"),
+                                                 repo["github"], sha)
+        request = urllib.request.Request(url, headers=dict({"Accept": "application/vnd.github+json"}, **(
+            {"Authorization": "Bearer " + token} if token else {})))
+        try:
+            with urllib.request.urlopen(request, timeout=ci.get("timeout", 30)) as response:
+                state = json.loads(response.read().decode("utf-8")).get("state", "error")
+        except (OSError, ValueError) as exc:
+            return "error", "GitHub status API: %s" % exc
+        return state, url
+    return "error", "no CI source: set oversight_ci_command or the repository's github"
+
+
+def check_pushes(repositories, seen_before, since, ci, token=None):
+    """Commits that reached each tracked branch since the last audit (on the
+    first audit: committed within the window). Returns (findings, seen now)."""
+    findings, seen = [], {}
+    for agent, repos in sorted(repositories.items()):
+        for repo in repos:
+            branch = repo.get("branch", "origin/main")
+            ident = "%s:%s" % (repo["path"], branch)
+            rc, head, err = git(repo["path"], "rev-parse", "--verify", "-q", branch + "^{commit}")
+            if rc != 0:
+                findings.append(finding("push-without-green-ci", agent, "cannot read %s in %s: %s" % (
+                    branch, repo["path"], err or "no such branch"), {"repo": repo["path"], "branch": branch},
+                    subject=ident))
+                continue
+            seen[ident] = head
+            before = seen_before.get(ident)
+            if before == head:
+                continue
+            if before:
+                rc, out, _err = git(repo["path"], "rev-list", "--max-count=50", "%s..%s" % (before, head))
+            else:
+                rc, out, _err = git(repo["path"], "rev-list", "--max-count=50", "--since=@%d" % int(since), head)
+            for sha in out.split() if rc == 0 else []:
+                state, detail = ci_status(repo, sha, agent, ci, token)
+                if state != "success":
+                    _rc, subject, _e = git(repo["path"], "log", "-1", "--format=%s", sha)
+                    findings.append(finding("push-without-green-ci", agent, "%s reached %s in %s with CI %s" % (
+                        sha[:12], branch, repo["path"], state), {
+                        "repo": repo["path"], "branch": branch, "commit": sha, "subject": subject,
+                        "ci_state": state, "ci_detail": detail}, subject=sha))
+    return findings, seen
+
+
+# ------------------------------------------------------------- gateway logs
+
+def read_new_lines(path, offsets):
+    """Lines appended to path since the recorded offset (whole file when it
+    was rotated or is new); updates offsets[path]."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return []
+    known = offsets.get(path) or {}
+    start = known.get("offset", 0) if known.get("inode") == st.st_ino and known.get("offset", 0) <= st.st_size else 0
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        data = handle.read()
+    end = data.rfind(b"\n") + 1
+    offsets[path] = {"inode": st.st_ino, "offset": start + end}
+    return data[:end].decode("utf-8", "replace").splitlines()
+
+
+def gateway_log_files(log_dir, agent, since, now):
+    day, files = since.date(), []
+    while day <= now.date():
+        files.append(os.path.join(log_dir, "openclaw-%s-%s.log" % (agent, day.isoformat())))
+        day += datetime.timedelta(days=1)
+    return files
+
+
+def check_logs(agents, log_dir, since, now, offsets, threshold):
+    findings = []
+    for agent in agents:
+        rate, fallback = [], []
+        for path in gateway_log_files(log_dir, agent["name"], since, now):
+            for line in read_new_lines(path, offsets):
+                try:
+                    stamp = parse_time(json.loads(line).get("time"))
+                except (ValueError, AttributeError):
+                    continue
+                if stamp is None or stamp < since:
+                    continue
+                if FALLBACK_EVENT in line and FALLBACK_RE.search(line):
+                    fallback.append(line[:400])
+                elif RATE_LIMIT_RE.search(line):
+                    rate.append(line[:400])
+        if len(rate) > threshold:
+            findings.append(finding("rate-limit", agent["name"], "%d rate-limit events since %s (threshold %d)" % (
+                len(rate), since.isoformat(timespec="seconds"), threshold),
+                {"count": len(rate), "threshold": threshold, "lines": rate[-5:]}))
+        if fallback:
+            findings.append(finding("fallback-output", agent["name"], "%d turn(s) answered by a fallback model: "
+                                    "needs review before commit" % len(fallback),
+                                    {"count": len(fallback), "lines": fallback[-5:]}))
+    return findings
+
+
+# ---------------------------------------------------------------- handoff
+
+def handoff_sections(text):
+    """## heading -> body; a body that is empty or only OpenClaw-style
+    '(placeholder)' text counts as empty."""
+    sections, name, body = {}, None, []
+    for line in text.splitlines():
+        if line.startswith("## "):
+            if name:
+                sections[name] = "\n".join(body).strip()
+            name, body = line[3:].strip(), []
+        elif name:
+            body.append(line)
+    if name:
+        sections[name] = "\n".join(body).strip()
+    return {k: "" if PLACEHOLDER_RE.match(v) else v for k, v in sections.items()}
+
+
+def last_activity(state_dir):
+    """mtime of the agent's newest session store file (its sessions), or None."""
+    newest = None
+    agents_dir = os.path.join(state_dir, "agents")
+    for root, _dirs, files in os.walk(agents_dir):
+        for name in files:
+            if ".sqlite" in name or name.endswith(".jsonl"):
+                try:
+                    newest = max(newest or 0, os.stat(os.path.join(root, name)).st_mtime)
+                except OSError:
+                    pass
+    return newest
+
+
+def check_handoff(agents, max_age_hours):
+    """HANDOFF.md must exist; once the agent has written it, every section
+    is filled; and it is never more than max_age behind the agent's last
+    session activity (a fresh agent that has not worked yet is current)."""
+    findings = []
+    for agent in agents:
+        path = os.path.join(agent["workspace"], "HANDOFF.md")
+        data = read_bytes(path)
+        if data is None:
+            findings.append(finding("handoff-stale", agent["name"], "%s is missing" % path, {"file": path}))
+            continue
+        text = data.decode("utf-8", "replace")
+        problems = []
+        if text != HANDOFF:
+            empty = sorted(k for k, v in handoff_sections(text).items() if not v)
+            if empty:
+                problems.append("empty sections: %s" % ", ".join(empty))
+        active = last_activity(agent["state_dir"])
+        behind = (active - os.stat(path).st_mtime) / 3600.0 if active else 0
+        if behind > max_age_hours:
+            problems.append("not updated for %.1f h of session activity (limit %s h)" % (behind, max_age_hours))
+        if problems:
+            findings.append(finding("handoff-stale", agent["name"], "%s: %s" % (path, "; ".join(problems)), {
+                "file": path, "modified": _mtime_iso(path), "problems": problems}))
+    return findings
+
+
+# -------------------------------------------------------------- watchdog
+
+def check_incidents(path, since):
+    findings = []
+    for line in (read_bytes(path) or b"").decode("utf-8", "replace").splitlines():
+        try:
+            incident = json.loads(line)
+        except ValueError:
+            continue
+        stamp = parse_time(incident.get("time"))
+        if stamp is None or stamp < since:
+            continue
+        findings.append(finding("watchdog-incident", incident.get("agent"), "watchdog: %s -> %s (%s)" % (
+            incident.get("symptom"), incident.get("action"), incident.get("result")), incident,
+            subject=incident.get("time")))
+    return findings
