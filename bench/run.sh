@@ -5,3 +5,5 @@ cd "$(dirname "$0")/.."
 python bench/fleet_rerun.py "$@"
 echo
 python bench/config_change.py
+echo
+python bench/audit_scale.py

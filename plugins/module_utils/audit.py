@@ -75,33 +75,49 @@ def load_state(report_dir):
 # ---------------------------------------------------------------- systemd
 
 def user_units(units):
-    """systemctl --user show of the service user's own units (the audit runs
-    as that user; neither systemd nor sudo give it XDG_RUNTIME_DIR)."""
+    """ActiveState, SubState and NRestarts of the service user's units (the
+    audit runs as that user; neither systemd nor sudo give it
+    XDG_RUNTIME_DIR). One list-units call for the states; `show` only for
+    the loaded ones, since each unit `show` loads costs a D-Bus round trip
+    and a unit that is not loaded is not running."""
     env = dict(os.environ, XDG_RUNTIME_DIR="/run/user/%d" % os.getuid())
-    proc = subprocess.run(["systemctl", "--user", "--no-pager", "show", "--property=Id,ActiveState,SubState,NRestarts"]
-                          + list(units), capture_output=True, text=True, env=env, check=False)
-    states = {}
-    for block in proc.stdout.strip().split("\n\n"):
-        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        if props.get("Id"):
-            states[props["Id"]] = props
-    if proc.returncode != 0:
+
+    def systemctl(*args):
+        return subprocess.run(["systemctl", "--user", "--no-pager"] + list(args), capture_output=True, text=True,
+                              env=env, check=False)
+    listed = systemctl("list-units", "--all", "--plain", "--no-legend", *units)
+    if listed.returncode != 0:
         # Say why the state is unknown instead of calling every agent down.
-        reason = "unknown (systemctl --user show failed: %s)" % (proc.stderr.strip() or proc.returncode)
-        states = {unit: {"Id": unit, "ActiveState": reason} for unit in units}
+        reason = "unknown (systemctl --user list-units failed: %s)" % (listed.stderr.strip() or listed.returncode)
+        return {unit: {"Id": unit, "ActiveState": reason} for unit in units}
+    states = {unit: {"Id": unit, "ActiveState": "inactive", "SubState": "dead (not loaded)", "NRestarts": "0"}
+              for unit in units}
+    loaded = []
+    for line in listed.stdout.splitlines():
+        fields = line.split(None, 4)
+        if len(fields) >= 4 and fields[0] in states:
+            states[fields[0]].update(ActiveState=fields[2], SubState=fields[3])
+            loaded.append(fields[0])
+    if loaded:
+        shown = systemctl("show", "--property=Id,NRestarts", *loaded)
+        for block in shown.stdout.strip().split("\n\n"):
+            props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+            if props.get("Id") in states:
+                states[props["Id"]]["NRestarts"] = props.get("NRestarts", "0")
     return states
 
 
 # --------------------------------------------------------------- reviewer
 
-def transcript_excerpt(state_dir, since, max_chars):
+def transcript_excerpt(state_dir, since, max_chars, work_dir=None):
     """The agent's session messages since `since`, newest last, at most
-    max_chars. The store is SQLite in WAL mode; a private copy is read so
-    a read-only view of the home directory is enough."""
+    max_chars. The store is SQLite in WAL mode; a private copy in work_dir
+    is read, so a read-only view of the home directory is enough (the
+    timer's sandbox has no writable /tmp)."""
     source = os.path.join(state_dir, "agents", "main", "agent", "openclaw-agent.sqlite")
     if not os.path.exists(source):
         return ""
-    tmp = tempfile.mkdtemp(prefix="agentfleet-audit-")
+    tmp = tempfile.mkdtemp(prefix=".transcripts-", dir=work_dir)
     try:
         for suffix in ("", "-wal"):
             if os.path.exists(source + suffix):
@@ -166,7 +182,8 @@ def review(config, agents, since):
         return [], {"status": "disabled"}
     status = {"status": "skipped", "model": reviewer.get("model"), "url": reviewer["url"]}
     try:
-        excerpts = {a["name"]: transcript_excerpt(a["state_dir"], since, reviewer.get("max_chars", 12000))
+        excerpts = {a["name"]: transcript_excerpt(a["state_dir"], since, reviewer.get("max_chars", 12000),
+                                                  config.get("report_dir"))
                     for a in agents}
     except (OSError, sqlite3.Error, ValueError) as exc:
         status.update(status="error", error="cannot read the session transcripts: %s" % exc)

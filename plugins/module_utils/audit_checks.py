@@ -116,15 +116,18 @@ def known_good(config_path):
     backups = os.path.join(os.path.dirname(config_path), "config-backups")
     name = os.path.basename(config_path)
     known = {sha256_of(os.path.join(backups, name + ".last-good"))}
-    last = None
-    for line in (read_bytes(os.path.join(backups, "changes.jsonl")) or b"").decode("utf-8", "replace").splitlines():
+    # Newest first: the log only grows, the answer is near its end.
+    lines = (read_bytes(os.path.join(backups, "changes.jsonl")) or b"").decode("utf-8", "replace").splitlines()
+    for line in reversed(lines):
+        if '"applied"' not in line and '"restored"' not in line:
+            continue
         try:
             entry = json.loads(line)
         except ValueError:
             continue
         if entry.get("file") == config_path and entry.get("result") in ("applied", "restored"):
-            last = entry.get("checksum_after")
-    known.add(last)
+            known.add(entry.get("checksum_after"))
+            break
     return {k for k in known if k}
 
 
@@ -272,16 +275,17 @@ def check_logs(agents, log_dir, since, now, offsets, threshold):
         rate, fallback = [], []
         for path in gateway_log_files(log_dir, agent["name"], since, now):
             for line in read_new_lines(path, offsets):
+                # Match first, parse after: most lines match nothing, and
+                # parsing every line is what would grow with the logs.
+                is_fallback = FALLBACK_EVENT in line and FALLBACK_RE.search(line)
+                if not is_fallback and not RATE_LIMIT_RE.search(line):
+                    continue
                 try:
                     stamp = parse_time(json.loads(line).get("time"))
                 except (ValueError, AttributeError):
                     continue
-                if stamp is None or stamp < since:
-                    continue
-                if FALLBACK_EVENT in line and FALLBACK_RE.search(line):
-                    fallback.append(line[:400])
-                elif RATE_LIMIT_RE.search(line):
-                    rate.append(line[:400])
+                if stamp is not None and stamp >= since:
+                    (fallback if is_fallback else rate).append(line[:400])
         if len(rate) > threshold:
             findings.append(finding("rate-limit", agent["name"], "%d rate-limit events since %s (threshold %d)" % (
                 len(rate), since.isoformat(timespec="seconds"), threshold),

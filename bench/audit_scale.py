@@ -1,0 +1,107 @@
+"""Wall time of one oversight audit for 48 agents against 6, side by side.
+
+On the local target (make demo), a synthetic fleet of 48 agents is laid
+out for the service user beside the real one: a gateway user unit each
+(installed, not started), openclaw.json with its last good copy and
+change log, the constitution files with their rendered record, HANDOFF.md
+and a copy of a real gateway log. Round by round, the installed
+agentfleet-audit command audits the first 6 and then all 48 of them,
+each time from an empty state (so every log is read whole), timed inside
+the container. The ratio of the medians is what matters: an audit must
+not grow with the fleet faster than necessary.
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+
+CONTAINER = "agentfleet-local"
+
+# Runs inside the target as root: lay out the synthetic fleet, then time
+# the audit command for each fleet size.
+IN_TARGET = r'''
+import datetime, json, os, pwd, shutil, subprocess, sys, time
+sizes, rounds = json.loads(sys.argv[1]), int(sys.argv[2])
+user = pwd.getpwnam("openclaw")
+home, root = user.pw_dir, "/var/tmp/agentfleet-bench-audit"
+real = json.load(open("/etc/agentfleet/oversight.json"))
+model = next(a for a in real["agents"] if a["role"] != "coordinator")
+units = os.path.join(home, ".config/systemd/user")
+unit_text = open(os.path.join(units, model["unit"])).read()
+today = datetime.date.today().isoformat()
+logs = sorted(f for f in os.listdir("/tmp/openclaw") if f.startswith("openclaw-%s-" % model["name"]))
+shutil.rmtree(root, ignore_errors=True)
+os.makedirs(root + "/logs")
+agents = []
+for i in range(max(sizes)):
+    name = "bench%02d" % i
+    state = os.path.join(root, ".openclaw-" + name)
+    shutil.copytree(model["state_dir"], state, ignore=shutil.ignore_patterns("agents", "cache", "tmp", "media", "*.lock"))
+    if logs:
+        shutil.copyfile(os.path.join("/tmp/openclaw", logs[-1]), "%s/logs/openclaw-%s-%s.log" % (root, name, today))
+    unit = "openclaw-gateway-%s.service" % name
+    with open(os.path.join(units, unit), "w") as handle:
+        handle.write(unit_text.replace("--profile %s " % model["name"], "--profile %s " % name))
+    rendered = os.path.join(real["constitution_state_dir"], "rendered", model["name"] + ".json")
+    record = json.load(open(rendered))
+    record["files"] = {p.replace(model["workspace"], state + "/workspace"): s for p, s in record["files"].items()}
+    os.makedirs(root + "/law/rendered", exist_ok=True)
+    json.dump(record, open("%s/law/rendered/%s.json" % (root, name), "w"))
+    agents.append(dict(model, name=name, unit=unit, port=40000 + i, state_dir=state,
+                       config=state + "/openclaw.json", workspace=state + "/workspace"))
+subprocess.run(["chown", "-R", "openclaw:openclaw", root], check=True)
+subprocess.run(["runuser", "-u", "openclaw", "--", "env", "XDG_RUNTIME_DIR=/run/user/%d" % user.pw_uid,
+                "systemctl", "--user", "daemon-reload"], check=True)
+configs = {}
+for size in sizes:
+    config = dict(real, agents=agents[:size], report_dir="%s/reports-%d" % (root, size), log_dir=root + "/logs",
+                  constitution_state_dir=root + "/law", repositories={}, secrets_file="",
+                  coordinator={}, reviewer={})
+    configs[size] = "%s/audit-%d.json" % (root, size)
+    json.dump(config, open(configs[size], "w"))
+times = {size: [] for size in sizes}
+for _ in range(rounds):
+    for size in sizes:
+        shutil.rmtree("%s/reports-%d" % (root, size), ignore_errors=True)
+        start = time.monotonic()
+        proc = subprocess.run(["runuser", "-u", "openclaw", "--", "/opt/agentfleet/bin/agentfleet-audit",
+                               "--config", configs[size]], capture_output=True, text=True)
+        times[size].append(time.monotonic() - start)
+        report = json.load(open("%s/reports-%d/latest.json" % (root, size)))
+        down = sum(1 for f in report["findings"] if f["rule"] == "agent-down")
+        if proc.returncode != 0 or len(report["agents"]) != size or down != size:
+            sys.exit("audit of %d agents went wrong (rc %d, %d agents, %d down): %s" % (
+                size, proc.returncode, len(report["agents"]), down, proc.stderr))
+for i in range(max(sizes)):
+    os.unlink(os.path.join(units, "openclaw-gateway-bench%02d.service" % i))
+subprocess.run(["runuser", "-u", "openclaw", "--", "env", "XDG_RUNTIME_DIR=/run/user/%d" % user.pw_uid,
+                "systemctl", "--user", "daemon-reload"], check=True)
+shutil.rmtree(root)
+print(json.dumps(times))
+'''
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", type=int, default=6)
+    parser.add_argument("--large", type=int, default=48)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    sizes = [args.small, args.large]
+    proc = subprocess.run(["docker", "exec", "-i", CONTAINER, "python3", "-", json.dumps(sizes), str(args.rounds)],
+                          input=IN_TARGET, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit("benchmark failed in %s: %s%s" % (CONTAINER, proc.stdout[-2000:], proc.stderr[-2000:]))
+    times = {int(k): v for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
+    small, large = (statistics.median(times[s]) for s in sizes)
+    print("oversight audit, %d rounds side by side (median wall time of agentfleet-audit in the target):" % args.rounds)
+    print("  %2d agents: %.3f s" % (args.small, small))
+    print("  %2d agents: %.3f s" % (args.large, large))
+    print("  ratio %d/%d agents: %.2f (%.0fx the agents; the issue asks for at most 2.0)" % (
+        args.large, args.small, large / small, args.large / args.small))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

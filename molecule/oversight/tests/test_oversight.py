@@ -1,0 +1,182 @@
+"""The oversight audit against real gateways, in the order of the issue:
+a clean fleet, four injected problems, no repeated alerts, a broken
+reviewer. The tests depend on their order."""
+
+import base64
+import datetime
+import hashlib
+import json
+import shlex
+import time
+from pathlib import Path
+
+import pytest
+
+from fleet_checks import HOME, run_playbook, task_results, unit, user_systemctl, wait_until
+
+REPORTS = "/var/lib/agentfleet/oversight"
+ENDPOINT_DIR = "/var/lib/fake-endpoint"
+REQUESTS = f"{ENDPOINT_DIR}/requests.jsonl"
+MODE = f"{ENDPOINT_DIR}/reviewer-mode"
+ALERTS = f"{HOME}/.openclaw-coordinator/workspace/ALERTS.md"
+CODER_CONFIG = f"{HOME}/.openclaw-coder/openclaw.json"
+REPO = f"{HOME}/src/app"
+EXPECTED = {("agent-down", "reviewer"), ("config-drift", "coder"), ("push-without-green-ci", "coder"),
+            ("rate-limit", "coordinator")}
+STATE = {}
+
+
+@pytest.fixture(scope="module")
+def endpoint(host):
+    """The webhook and LLM stand-in, started in the instance for these
+    tests and stopped after them."""
+    script = (Path(__file__).resolve().parents[1] / "files" / "fake_endpoint.py").read_bytes()
+    host.run_test(f"mkdir -p {ENDPOINT_DIR} && echo ok > {MODE} && : > {REQUESTS}")
+    host.run_test(f"echo {base64.b64encode(script).decode()} | base64 -d > {ENDPOINT_DIR}/fake_endpoint.py")
+    host.run_test(f"systemd-run --unit=fake-endpoint --collect python3 {ENDPOINT_DIR}/fake_endpoint.py "
+                  f"--port 18999 --log {REQUESTS} --mode-file {MODE}")
+    assert wait_until(lambda: host.run("curl -s -X POST -d '{}' http://127.0.0.1:18999/ping").rc == 0, 30)
+    host.run_test(f": > {REQUESTS}")
+    yield
+    host.run_test("systemctl stop fake-endpoint")
+
+
+def requests(host, path):
+    lines = host.file(REQUESTS).content_string.splitlines()
+    return [r for r in map(json.loads, lines) if r["path"] == path]
+
+
+def audit(host):
+    """One audit by the timer's own service, as the timer starts it."""
+    started = host.run_test("systemctl start agentfleet-audit.service")
+    assert started.rc == 0, started.stderr + host.run("journalctl -u agentfleet-audit -n 30 --no-pager").stdout
+    return json.loads(host.file(f"{REPORTS}/latest.json").content_string)
+
+
+def pairs(report):
+    return {(f["rule"], f["agent"]) for f in report["findings"]}
+
+
+def as_fleet_user(host, command):
+    return host.run_test("runuser -u openclaw -- sh -c %s" % shlex.quote(command))
+
+
+def transcript_events(host, agent):
+    """created_at of every transcript event in the agent's session store."""
+    store = f"{HOME}/.openclaw-{agent}/agents/main/agent/openclaw-agent.sqlite"
+    out = host.run(f"python3 -c \"import sqlite3; c = sqlite3.connect('file:{store}?mode=ro', uri=True); "
+                   "print(*[r[0] for r in c.execute('SELECT created_at FROM transcript_events')])\"")
+    return [int(x) for x in out.stdout.split()]
+
+
+def test_clean_fleet_no_findings_and_the_timer_ran_by_itself(host, endpoint):
+    timer = host.run_test("systemctl show agentfleet-audit.timer -p ActiveState,UnitFileState,LastTriggerUSec").stdout
+    props = dict(line.split("=", 1) for line in timer.splitlines())
+    assert props["ActiveState"] == "active" and props["UnitFileState"] == "enabled"
+    assert props["LastTriggerUSec"] not in ("", "n/a", "0")
+    # Reports written before any test started an audit: the timer's.
+    own = sorted(host.file(f"{REPORTS}/reports").listdir())
+    assert [n for n in own if n.endswith(".json")], own
+    first = json.loads(host.file(f"{REPORTS}/reports/{own[0]}").content_string)
+    assert first["findings"] == [], first["findings"]
+
+    report = audit(host)
+    assert report["findings"] == [] and report["new"] == 0
+    assert {a["name"]: a["active"] for a in report["agents"]} == {
+        "coordinator": "active", "coder": "active", "reviewer": "active"}
+    for ext in ("json", "md", "xml"):
+        assert host.file(f"{REPORTS}/latest.{ext}").is_symlink
+    assert 'failures="0"' in host.file(f"{REPORTS}/latest.xml").content_string
+
+    result = run_playbook(playbook="audit.yml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert task_results(result.stdout, "Run every oversight check as the service user")["findings"] == []
+
+
+def test_four_problems_are_four_findings_sent_once_each(host, endpoint):
+    user_systemctl(host, "stop", unit("reviewer"))
+    as_fleet_user(host, "python3 -c 'import json; p = \"%s\"; d = json.load(open(p)); "
+                        "d[\"agents\"][\"defaults\"][\"bootstrapMaxChars\"] = 19999; "
+                        "open(p, \"w\").write(json.dumps(d, indent=2))'" % CODER_CONFIG)
+    as_fleet_user(host, f"cd {REPO} && git -c user.name=coder -c user.email=coder@example.invalid "
+                        "commit -q --allow-empty -m 'hotfix pushed while CI is red' && git push -q origin main")
+    pushed = as_fleet_user(host, f"git -C {REPO} rev-parse HEAD").stdout.strip()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    line = json.dumps({"0": '{"subsystem":"provider-transport-fetch"}',
+                       "1": "[model-fetch] error provider=anthropic model=claude-sonnet-4-5 status=429 "
+                            "message=429 Too Many Requests: rate_limit_error",
+                       "time": now.isoformat(timespec="milliseconds")})
+    log = f"/tmp/openclaw/openclaw-coordinator-{now.date().isoformat()}.log"
+    as_fleet_user(host, "for i in 1 2 3 4 5 6 7 8; do echo '%s' >> %s; done" % (line, log))
+    alerts_before = host.file(ALERTS).content_string
+    events_before = max(transcript_events(host, "coordinator") or [0])
+
+    # The module first: the same checks, read-only, and fail_on fails the
+    # play; in check mode too. The timer's audit below still sees all four
+    # as new.
+    result = run_playbook("-e", "fail_on=critical", "--check", playbook="audit.yml")
+    assert result.returncode != 0
+    module = task_results(result.stdout, "Run every oversight check as the service user")
+    assert module["failed"] and "3 finding(s) of severity critical or worse" in module["msg"]
+    assert {(f["rule"], f["agent"]) for f in module["findings"]} == EXPECTED
+    assert all(f["new"] for f in module["findings"]) and not requests(host, "/webhook")
+
+    report = audit(host)
+    assert pairs(report) == EXPECTED, report["findings"]
+    assert all(f["new"] for f in report["findings"])
+    found = {f["rule"]: f for f in report["findings"]}
+    assert found["agent-down"]["evidence"]["ActiveState"] == "inactive"
+    drift = found["config-drift"]["evidence"]
+    assert drift["checksum"] == hashlib.sha256(host.file(CODER_CONFIG).content).hexdigest()
+    assert drift["checksum"] not in drift["known_good"]
+    push = found["push-without-green-ci"]["evidence"]
+    assert (push["commit"], push["ci_state"], push["branch"]) == (pushed, "failure", "origin/main")
+    assert found["rate-limit"]["evidence"]["count"] == 8
+
+    # One webhook message per finding.
+    hooks = requests(host, "/webhook")
+    assert len(hooks) == 4
+    for rule, agent in EXPECTED:
+        assert sum(f" {rule} {agent}:" in h["body"]["text"] for h in hooks) == 1, (rule, agent)
+    # The coordinator: ALERTS.md lines, and a system event its gateway took.
+    added = host.file(ALERTS).content_string[len(alerts_before):]
+    for item in report["findings"]:
+        assert f"(finding {item['key']})" in added
+    assert report["alerts"]["system_event"]["ok"] is True, report["alerts"]
+    assert wait_until(lambda: max(transcript_events(host, "coordinator") or [0]) > events_before, 90), \
+        "the coordinator's main session shows no turn after the system event"
+    STATE["alerts"] = host.file(ALERTS).content_string
+
+
+def test_the_next_audit_sends_nothing_new(host, endpoint):
+    report = audit(host)
+    assert report["new"] == 0 and report["alerts"] == {}
+    # Still true, still reported, not sent again (the push and the 429
+    # lines belong to the previous window).
+    assert {("agent-down", "reviewer"), ("config-drift", "coder")} <= pairs(report)
+    assert len(requests(host, "/webhook")) == 4
+    assert host.file(ALERTS).content_string == STATE["alerts"]
+
+
+def test_malformed_reviewer_answer_is_a_reviewer_error(host, endpoint):
+    host.run_test(f"echo malformed > {MODE}")
+    # Real session activity for the reviewer to read: a system event makes
+    # the coder's gateway run a turn.
+    before = max(transcript_events(host, "coder") or [0])
+    port = {a["name"]: a["port"] for a in json.loads(host.file("/etc/agentfleet/oversight.json").content_string)[
+        "agents"]}["coder"]
+    as_fleet_user(host, f"set -a; . {HOME}/.openclaw-coder/gateway.env; /opt/agentfleet/bin/openclaw --profile coder "
+                        f"system event --text 'Summarise the state of the app repository' --mode now --port {port} --json")
+    assert wait_until(lambda: max(transcript_events(host, "coder") or [0]) > before, 90)
+    time.sleep(1)
+
+    report = audit(host)
+    assert report["reviewer"]["status"] == "error" and "not JSON" in report["reviewer"]["error"]
+    assert ("reviewer-error", "-") in pairs(report)
+    assert {("agent-down", "reviewer"), ("config-drift", "coder")} <= pairs(report)
+    asked = requests(host, "/v1/chat/completions")
+    assert asked and asked[-1]["body"]["model"] == "fake-cheap-model"
+    assert asked[-1]["authorization"] == "Bearer sk-fake-reviewer-key"
+    assert "## Agent coder" in asked[-1]["body"]["messages"][1]["content"]
+    hooks = requests(host, "/webhook")
+    assert len(hooks) == 5 and "reviewer-error" in hooks[-1]["body"]["text"]
