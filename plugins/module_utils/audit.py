@@ -28,7 +28,7 @@ import urllib.request
 from xml.sax.saxutils import escape, quoteattr
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks as checks
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import parse_env, read_bytes, write_temp
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import append_line, parse_env, read_bytes, write_temp
 
 DEFAULT_CONFIG = "/etc/agentfleet/oversight.json"
 REPORT_VERSION = 1
@@ -230,7 +230,7 @@ def collect(config, state, now=None, use_reviewer=True):
     offsets = dict(state.get("log_offsets") or {})
 
     units = user_units([a["unit"] for a in agents]) if agents else {}
-    health = {a["name"]: checks.probe_health(a["health_url"]) for a in agents}
+    health = {a["name"]: checks.probe(a["health_url"], timeout=3) for a in agents}
     findings, restarts = checks.check_alive(agents, units, health, state.get("restarts") or {})
     findings += checks.check_config_drift(agents)
     findings += checks.check_constitution(agents, config.get("constitution_state_dir", ""))
@@ -297,11 +297,7 @@ def send_alerts(config, report):
     if coordinator.get("alerts_file"):
         lines = "".join("- %s %s (finding %s)\n" % (report["time"], alert_line(f), f["key"]) for f in new)
         try:
-            fd = os.open(coordinator["alerts_file"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, lines.encode("utf-8"))
-            finally:
-                os.close(fd)
+            append_line(coordinator["alerts_file"], lines, 0o644)
             result["alerts_file"] = {"file": coordinator["alerts_file"], "lines": len(new)}
         except OSError as exc:
             result["alerts_file"] = {"file": coordinator["alerts_file"], "error": str(exc)}

@@ -4,7 +4,7 @@
 """The oversight audit's rules. Each check reads the host and returns
 findings; none of them changes anything.
 
-Standard library only (and constitution.py, files.py): the oversight role
+Standard library only (and config_txn.py, constitution.py, files.py): the oversight role
 installs these files on the host, where the timer runs them without
 Ansible.
 """
@@ -18,9 +18,9 @@ import os
 import re
 import shlex
 import subprocess
-import urllib.error
 import urllib.request
 
+from ansible_collections.agentfleet.vps.plugins.module_utils.config_txn import probe
 from ansible_collections.agentfleet.vps.plugins.module_utils.constitution import BLOCK_RE, HANDOFF
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_bytes
 
@@ -96,16 +96,6 @@ def check_alive(agents, units, health, restarts_before):
                                     {"unit": agent["unit"], "NRestarts_before": before, "NRestarts": count},
                                     subject=count))
     return findings, restarts
-
-
-def probe_health(url, timeout=3):
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status == 200, "GET %s: %d" % (url, response.status)
-    except urllib.error.HTTPError as exc:
-        return False, "GET %s: %d" % (url, exc.code)
-    except (OSError, ValueError) as exc:
-        return False, "GET %s: %s" % (url, getattr(exc, "reason", exc))
 
 
 # ----------------------------------------------------------- config drift

@@ -33,9 +33,8 @@ import time
 import urllib.error
 import urllib.request
 
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import canonical_json, read_bytes
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import append_line, canonical_json, read_bytes
 
-RESULTS = ("applied", "rejected", "rolled_back", "restored")
 SECRET_KEY = re.compile(r"(token|secret|password|passwd|api_?key|apikey|private_?key|authorization|cookie|credential)",
                         re.IGNORECASE)
 MASK = "********"
@@ -188,7 +187,7 @@ def command_errors(run_command, command, data, basename):
 
 def probe(url, status=(200,), body=None, timeout=5):
     """(healthy, detail) of one request to url right now."""
-    request = urllib.request.Request(url, headers={"User-Agent": "agentfleet-config-change"})
+    request = urllib.request.Request(url, headers={"User-Agent": "agentfleet"})
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(request, timeout=timeout) as response:
@@ -378,14 +377,7 @@ class ConfigStore:
         self.ensure_backup_dir()
         line = json.dumps(dict({"time": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                                 "file": self.path}, **entry), sort_keys=True) + "\n"
-        created = not os.path.exists(self.log_path)
-        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if created:
+        if append_line(self.log_path, line):
             self._chown(self.log_path)
 
 

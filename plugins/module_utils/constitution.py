@@ -263,7 +263,9 @@ def plan_agent(agent, ledger, shown):
     amendments = amendments_for(ledger, agent)
     workspace = agent["workspace"]
     agents_md_path = os.path.join(workspace, "AGENTS.md")
-    agents_md = merge_block(_read(agents_md_path), render_block(agent, articles, amendments))
+    current = {name: _read(os.path.join(workspace, name)) for name in ("CONSTITUTION.md", "VIOLATIONS.md",
+                                                                         "AGENTS.md", "HANDOFF.md")}
+    agents_md = merge_block(current["AGENTS.md"], render_block(agent, articles, amendments))
     files = [(os.path.join(workspace, "CONSTITUTION.md"), render_constitution(agent, articles, amendments), False),
              (os.path.join(workspace, "VIOLATIONS.md"), render_violations(agent, ledger, shown), False),
              (agents_md_path, agents_md, False),
@@ -285,10 +287,10 @@ def plan_agent(agent, ledger, shown):
                             agent["name"], total, agent["total_max_chars"]))
     planned = []
     for path, content, create_only in files:
-        current = _read(path)
-        if create_only and current is not None:
+        before = current[os.path.basename(path)]
+        if create_only and before is not None:
             continue
-        planned.append((path, None if current == content else content, current))
+        planned.append((path, None if before == content else content, before))
     return planned, problems
 
 

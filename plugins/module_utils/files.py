@@ -6,6 +6,8 @@ writes that never leave a half-written file behind."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -69,3 +71,26 @@ def write_temp(directory, data, mode, uid=-1, gid=-1, prefix=".agentfleet-"):
         os.unlink(tmp)
         raise
     return tmp
+
+
+def append_line(path, text, mode=0o600):
+    """Append text (one or more whole lines) with O_APPEND, so concurrent
+    writers never interleave inside a line, and fsync it. True when the
+    file was created."""
+    created = not os.path.exists(path)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+    try:
+        os.write(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return created
+
+
+@contextlib.contextmanager
+def exclusive(lock_path):
+    """Hold an exclusive flock on lock_path (created when missing) for the
+    block: read-check-append sequences of two processes never interleave."""
+    with open(lock_path, "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

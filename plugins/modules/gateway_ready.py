@@ -106,32 +106,20 @@ rolled_back:
   sample: {coder: {recovered: true, backup: /home/openclaw/.openclaw-coder/config-backups/openclaw.json.20261128T041500.123456Z.bak}}
 """
 
-import json
 import time
-import urllib.error
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager
 
+READY = r'"ready"\s*:\s*true'
+
 
 def probe(port):
-    """(ready, detail) of one gateway right now."""
-    url = "http://127.0.0.1:%d/readyz" % port
-    try:
-        with open_url(url, timeout=5, use_proxy=False) as response:
-            body = response.read(4096).decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        body = exc.read(4096).decode("utf-8", "replace")
-    except (OSError, ValueError) as exc:
-        return False, "no answer on port %d: %s" % (port, exc)
-    try:
-        return bool(json.loads(body).get("ready")), body[:300]
-    except ValueError:
-        return False, "unexpected answer: %s" % body[:300]
+    """(ready, detail) of one gateway right now: /readyz says ready."""
+    return txn.probe("http://127.0.0.1:%d/readyz" % port, body=READY)
 
 
 def wait_for(port, deadline):

@@ -106,6 +106,7 @@ problems:
   elements: str
 """
 
+import contextlib
 import datetime
 import getpass
 import json
@@ -115,6 +116,7 @@ import pwd
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import constitution as law
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import append_line, exclusive
 
 
 def main():
@@ -146,57 +148,54 @@ def main():
         module.fail_json(msg="violation refused, nothing was written:\n- " + "\n- ".join(problems), problems=problems)
 
     ledger_file = law.ledger_path(p["state_dir"])
-    ledger = law.read_ledger(ledger_file)
-    agent = agents[p["agent"]]
-    entry_id = law.entry_id(p["agent"], p["what"], p["why"], p["changed"])
-    known = [e for e in ledger if e["id"] == entry_id]
-    if known:
-        module.exit_json(changed=False, recorded=False, entry=known[0], affected_agents=[])
+    # The duplicate check and the append under one lock: the same entry
+    # recorded twice at the same moment lands once.
+    with contextlib.nullcontext() if module.check_mode else exclusive(ledger_file + ".lock"):
+        ledger = law.read_ledger(ledger_file)
+        agent = agents[p["agent"]]
+        entry_id = law.entry_id(p["agent"], p["what"], p["why"], p["changed"])
+        known = [e for e in ledger if e["id"] == entry_id]
+        if known:
+            module.exit_json(changed=False, recorded=False, entry=known[0], affected_agents=[])
 
-    entry = {"id": entry_id, "agent": p["agent"], "role": agent["role"],
-             "time": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
-             "what": p["what"].strip(), "why": p["why"].strip(), "changed": p["changed"].strip(),
-             "severity": p["severity"], "recorded_by": p["recorded_by"] or os.environ.get("SUDO_USER")
-             or getpass.getuser()}
-    if p["amendment"]:
-        target = {"agent": agent["name"], "role": agent["role"], "fleet": None}[p["amendment_scope"]]
-        entry["amendment"] = {"text": " ".join(p["amendment"].split()), "scope": p["amendment_scope"],
-                              "target": target}
-        affected = [a for a in fleet["agents"] if law.applies_to(entry["amendment"], a)]
-    else:
-        affected = [agent]
+        entry = {"id": entry_id, "agent": p["agent"], "role": agent["role"],
+                 "time": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+                 "what": p["what"].strip(), "why": p["why"].strip(), "changed": p["changed"].strip(),
+                 "severity": p["severity"], "recorded_by": p["recorded_by"] or os.environ.get("SUDO_USER")
+                 or getpass.getuser()}
+        if p["amendment"]:
+            target = {"agent": agent["name"], "role": agent["role"], "fleet": None}[p["amendment_scope"]]
+            entry["amendment"] = {"text": " ".join(p["amendment"].split()), "scope": p["amendment_scope"],
+                                  "target": target}
+            affected = [a for a in fleet["agents"] if law.applies_to(entry["amendment"], a)]
+        else:
+            affected = [agent]
 
-    new_ledger = ledger + [entry]
-    plans, problems = [], []
-    for each in affected:
-        planned, too_big = law.plan_agent(law.agent_view(each), new_ledger, fleet["violations_shown"])
-        plans.append(planned)
-        problems += too_big
-    if problems:
-        module.fail_json(msg="violation refused, nothing was written:\n- " + "\n- ".join(problems), problems=problems)
+        new_ledger = ledger + [entry]
+        plans, problems = [], []
+        for each in affected:
+            planned, too_big = law.plan_agent(law.agent_view(each), new_ledger, fleet["violations_shown"])
+            plans.append(planned)
+            problems += too_big
+        if problems:
+            module.fail_json(msg="violation refused, nothing was written:\n- " + "\n- ".join(problems), problems=problems)
 
-    if not module.check_mode:
-        line = json.dumps(entry, sort_keys=True) + "\n"
-        fd = os.open(ledger_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            owner = pwd.getpwnam(fleet["owner"])
-        except KeyError:
-            module.fail_json(msg="the fleet's owner %s does not exist on the host" % fleet["owner"])
-        for each, planned in zip(affected, plans):
-            law.write_planned(planned, owner.pw_uid, owner.pw_gid)
-            law.write_rendered(p["state_dir"], each["name"], planned)
+        if not module.check_mode:
+            append_line(ledger_file, json.dumps(entry, sort_keys=True) + "\n", 0o644)
+            try:
+                owner = pwd.getpwnam(fleet["owner"])
+            except KeyError:
+                module.fail_json(msg="the fleet's owner %s does not exist on the host" % fleet["owner"])
+            for each, planned in zip(affected, plans):
+                law.write_planned(planned, owner.pw_uid, owner.pw_gid)
+                law.write_rendered(p["state_dir"], each["name"], planned)
 
-    result = dict(changed=True, recorded=True, entry=entry, affected_agents=[a["name"] for a in affected])
-    if module._diff:
-        result["diff"] = [{"before_header": ledger_file, "after_header": ledger_file, "before": "",
-                           "after": json.dumps(entry, sort_keys=True, indent=2) + "\n"}]
-        result["diff"] += [d for planned in plans for d in law.diff_of(planned)]
-    module.exit_json(**result)
+        result = dict(changed=True, recorded=True, entry=entry, affected_agents=[a["name"] for a in affected])
+        if module._diff:
+            result["diff"] = [{"before_header": ledger_file, "after_header": ledger_file, "before": "",
+                               "after": json.dumps(entry, sort_keys=True, indent=2) + "\n"}]
+            result["diff"] += [d for planned in plans for d in law.diff_of(planned)]
+        module.exit_json(**result)
 
 
 if __name__ == "__main__":
