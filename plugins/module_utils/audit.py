@@ -28,6 +28,7 @@ import urllib.request
 from xml.sax.saxutils import escape, quoteattr
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks as checks
+from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import append_line, parse_env, read_bytes, write_temp
 
 DEFAULT_CONFIG = "/etc/agentfleet/oversight.json"
@@ -155,8 +156,8 @@ def validate_review(answer, agent_names):
         if not isinstance(item, dict):
             raise AuditError("%s is not an object" % where)
         if item.get("agent") not in agent_names:
-            raise AuditError("%s.agent %r is not an agent of this fleet (%s)" % (where, item.get("agent"),
-                                                                                ", ".join(agent_names)))
+            raise AuditError("%s.agent %r is not an agent of this fleet (%s)" % (
+                where, item.get("agent"), ", ".join(agent_names)))
         if item.get("check") not in REVIEWER_CHECKS:
             raise AuditError("%s.check %r is not one of %s" % (where, item.get("check"), ", ".join(REVIEWER_CHECKS)))
         if item.get("severity") not in checks.SEVERITIES:
@@ -170,7 +171,7 @@ def validate_review(answer, agent_names):
 def post_json(url, payload, headers=None, timeout=30):
     request = urllib.request.Request(url, data=json.dumps(payload).encode("utf-8"), method="POST",
                                      headers=dict({"Content-Type": "application/json"}, **(headers or {})))
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with checks.http_open(request, timeout) as response:
         return response.status, response.read().decode("utf-8", "replace")
 
 
@@ -230,7 +231,7 @@ def collect(config, state, now=None, use_reviewer=True):
     offsets = dict(state.get("log_offsets") or {})
 
     units = user_units([a["unit"] for a in agents]) if agents else {}
-    health = {a["name"]: checks.probe(a["health_url"], timeout=3) for a in agents}
+    health = {a["name"]: config_txn.probe(a["health_url"], timeout=3) for a in agents}
     findings, restarts = checks.check_alive(agents, units, health, state.get("restarts") or {})
     findings += checks.check_config_drift(agents)
     findings += checks.check_constitution(agents, config.get("constitution_state_dir", ""))
@@ -433,12 +434,12 @@ def main(argv=None):
     try:
         report = run(load_config(args.config))
     except AuditError as exc:
-        print("agentfleet-audit: %s" % exc, file=sys.stderr)
+        sys.stderr.write("agentfleet-audit: %s\n" % exc)
         return 2
-    print("audit %s: %d finding(s), %d new (%s); reviewer %s; report %s" % (
+    sys.stdout.write("audit %s: %d finding(s), %d new (%s); reviewer %s; report %s\n" % (
         report["time"], len(report["findings"]), report["new"],
         ", ".join("%d %s" % (report["counts"][s], s) for s in reversed(checks.SEVERITIES)),
         report["reviewer"]["status"], report["files"]["json"]))
     for item in report["findings"]:
-        print(("NEW " if item["new"] else "    ") + alert_line(item))
+        sys.stdout.write(("NEW " if item["new"] else "    ") + alert_line(item) + "\n")
     return 0

@@ -4,7 +4,7 @@
 """The oversight audit's rules. Each check reads the host and returns
 findings; none of them changes anything.
 
-Standard library only (and config_txn.py, constitution.py, files.py): the oversight role
+Standard library only (and constitution.py, files.py): the oversight role
 installs these files on the host, where the timer runs them without
 Ansible.
 """
@@ -20,7 +20,6 @@ import shlex
 import subprocess
 import urllib.request
 
-from ansible_collections.agentfleet.vps.plugins.module_utils.config_txn import probe
 from ansible_collections.agentfleet.vps.plugins.module_utils.constitution import BLOCK_RE, HANDOFF
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_bytes
 
@@ -49,6 +48,12 @@ FALLBACK_RE = re.compile(r'"decision"\s*:\s*"candidate_succeeded"')
 FALLBACK_EVENT = "model_fallback_decision"
 PLACEHOLDER_RE = re.compile(r"^\(.*\)$", re.DOTALL)
 CI_STATES = ("success", "pending", "failure", "error")
+
+
+def http_open(request, timeout):
+    """urllib, not ansible.module_utils.urls: this code also runs on the
+    host without Ansible. Proxies from the environment apply."""
+    return urllib.request.build_opener().open(request, timeout=timeout)
 
 
 def finding(rule, agent, summary, evidence, subject=""):
@@ -191,7 +196,7 @@ def ci_status(repo, sha, agent, ci, token=None):
         request = urllib.request.Request(url, headers=dict({"Accept": "application/vnd.github+json"}, **(
             {"Authorization": "Bearer " + token} if token else {})))
         try:
-            with urllib.request.urlopen(request, timeout=ci.get("timeout", 30)) as response:
+            with http_open(request, ci.get("timeout", 30)) as response:
                 state = json.loads(response.read().decode("utf-8")).get("state", "error")
         except (OSError, ValueError) as exc:
             return "error", "GitHub status API: %s" % exc

@@ -263,8 +263,8 @@ def plan_agent(agent, ledger, shown):
     amendments = amendments_for(ledger, agent)
     workspace = agent["workspace"]
     agents_md_path = os.path.join(workspace, "AGENTS.md")
-    current = {name: _read(os.path.join(workspace, name)) for name in ("CONSTITUTION.md", "VIOLATIONS.md",
-                                                                         "AGENTS.md", "HANDOFF.md")}
+    current = {name: _read(os.path.join(workspace, name))
+               for name in ("CONSTITUTION.md", "VIOLATIONS.md", "AGENTS.md", "HANDOFF.md")}
     agents_md = merge_block(current["AGENTS.md"], render_block(agent, articles, amendments))
     files = [(os.path.join(workspace, "CONSTITUTION.md"), render_constitution(agent, articles, amendments), False),
              (os.path.join(workspace, "VIOLATIONS.md"), render_violations(agent, ledger, shown), False),

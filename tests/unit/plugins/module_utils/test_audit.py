@@ -96,7 +96,7 @@ def test_agent_down_and_restarts_since_the_last_audit():
     assert {(f["rule"], f["agent"]) for f in found} == {("agent-down", "b"), ("agent-restarted", "c")}
     assert restarts == {"a": 0, "b": 0, "c": 3}
     # First audit: no baseline, no restart finding.
-    found, _ = checks.check_alive(agents, units, health, {})
+    found, _restarts = checks.check_alive(agents, units, health, {})
     assert [f["rule"] for f in found] == ["agent-down"]
 
 
@@ -122,7 +122,7 @@ def test_config_drift_only_for_bytes_nobody_wrote_or_verified(tmp_path):
 def test_constitution_block_edits_are_found_text_outside_is_not(tmp_path):
     agent = make_agent(tmp_path)
     agent["articles"] = law.resolve_articles([{"id": "I", "title": "Quality", "text": "Test first.", "supreme": True}])
-    planned, _ = law.plan_agent(law.agent_view(agent), [], 10)
+    planned, _problems = law.plan_agent(law.agent_view(agent), [], 10)
     law.write_planned(planned)
     state_dir = str(tmp_path / "law")
     law.write_rendered(state_dir, "coder", planned)
@@ -168,7 +168,7 @@ def test_pushes_without_green_ci_since_the_last_audit(tmp_path):
 
 
 def test_ci_status_output_that_is_no_state_is_an_error(tmp_path):
-    state, _ = checks.ci_status({"path": str(tmp_path)}, "abc", "coder", {"command": "echo green!"})
+    state, _detail = checks.ci_status({"path": str(tmp_path)}, "abc", "coder", {"command": "echo green!"})
     assert state == "error"
 
 
