@@ -77,6 +77,11 @@ CASES = {
                          ["fleet_node_version=22.12.0 is not supported", "24.16.0"]),
     "unknown-role": ({"fleet_agents": with_agent("coder", role="boss")},
                      ["role", "coordinator, specialist", "boss"]),
+    "audit-interval-too-short": ({"oversight_interval": "30s"},
+                                 ["oversight_interval=30s is not allowed", "at least 60 seconds"]),
+    "audit-repository-of-unknown-agent": ({"oversight_repositories": {"ghost": [{"path": "/srv/app"}]},
+                                           "oversight_ci_command": "true"},
+                                          ["oversight_repositories names agents ghost", "present: coordinator, coder"]),
 }
 
 
