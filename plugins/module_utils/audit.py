@@ -35,12 +35,28 @@ DEFAULT_CONFIG = "/etc/agentfleet/oversight.json"
 REPORT_VERSION = 1
 REVIEWER_CHECKS = ("startup_sequence", "unsourced_claim", "unrequested_content", "completion_without_proof",
                    "avoidable_question")
+# What the reviewer must answer; `agent` is narrowed to the fleet's names
+# when an answer is checked.
+REVIEW_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "required": ["findings"],
+    "additionalProperties": False,
+    "properties": {"findings": {"type": "array", "items": {
+        "type": "object",
+        "required": ["agent", "check", "severity", "evidence"],
+        "additionalProperties": False,
+        "properties": {
+            "agent": {"type": "string"},
+            "check": {"enum": list(REVIEWER_CHECKS)},
+            "severity": {"enum": list(checks.SEVERITIES)},
+            "evidence": {"type": "string", "minLength": 1},
+        }}}},
+}
 REVIEWER_PROMPT = (
     "You audit autonomous coding agents. Read the session excerpts below and report only clear "
-    "violations of these checks: %s. Answer with JSON only, no prose: "
-    '{"findings": [{"agent": "<agent name>", "check": "<one of the checks>", '
-    '"severity": "info|warning|critical", "evidence": "<quote from the excerpt>"}]}. '
-    'No violation: {"findings": []}.' % ", ".join(REVIEWER_CHECKS))
+    "violations of these checks: %s. Answer with one JSON document and nothing else, valid against "
+    "this JSON Schema: %s. No violation: {\"findings\": []}." % (", ".join(REVIEWER_CHECKS), json.dumps(REVIEW_SCHEMA)))
 
 
 class AuditError(Exception):
@@ -144,27 +160,18 @@ def transcript_excerpt(state_dir, since, max_chars, work_dir=None):
 
 
 def validate_review(answer, agent_names):
-    """The reviewer's findings, or AuditError naming what is wrong."""
+    """The reviewer's findings, or AuditError listing every way the answer
+    misses REVIEW_SCHEMA (checked with Debian's python3-jsonschema)."""
     try:
         data = json.loads(answer)
     except (TypeError, ValueError) as exc:
         raise AuditError("reviewer answer is not JSON (%s): %r" % (exc, str(answer)[:200]))
-    if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
-        raise AuditError("reviewer answer must be an object with a findings list: %r" % str(answer)[:200])
-    for index, item in enumerate(data["findings"]):
-        where = "findings[%d]" % index
-        if not isinstance(item, dict):
-            raise AuditError("%s is not an object" % where)
-        if item.get("agent") not in agent_names:
-            raise AuditError("%s.agent %r is not an agent of this fleet (%s)" % (
-                where, item.get("agent"), ", ".join(agent_names)))
-        if item.get("check") not in REVIEWER_CHECKS:
-            raise AuditError("%s.check %r is not one of %s" % (where, item.get("check"), ", ".join(REVIEWER_CHECKS)))
-        if item.get("severity") not in checks.SEVERITIES:
-            raise AuditError("%s.severity %r is not one of %s" % (where, item.get("severity"),
-                                                                  ", ".join(checks.SEVERITIES)))
-        if not isinstance(item.get("evidence"), str) or not item["evidence"].strip():
-            raise AuditError("%s.evidence must be a non-empty string" % where)
+    schema = json.loads(json.dumps(REVIEW_SCHEMA))
+    schema["properties"]["findings"]["items"]["properties"]["agent"] = {"enum": list(agent_names)}
+    errors = config_txn.schema_errors(data, schema)
+    if errors:
+        raise AuditError("reviewer answer does not match the schema: %s" % "; ".join(
+            "%s: %s" % (e["path"], e["message"]) for e in errors))
     return data["findings"]
 
 

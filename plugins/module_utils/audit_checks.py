@@ -12,6 +12,7 @@ Ansible.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -44,16 +45,26 @@ RATE_LIMIT_RE = re.compile(
     r"too many requests|resource[_ ]exhausted|throttlingexception", re.IGNORECASE)
 # OpenClaw logs model_fallback_decision per attempt; candidate_succeeded
 # after a failed attempt means a fallback model answered the turn.
+# Lowercase bytes, one of which every RATE_LIMIT_RE or fallback match
+# contains: found with bytes.find, they spare the regex and the JSON
+# parser nearly every line (gateway logs run to megabytes a day).
+LOG_HINTS = (b"429", b"rate_limit", b"rate-limit", b"rate limit", b"ratelimit", b"too many", b"exhausted", b"throttl",
+             b"model_fallback_decision")
 FALLBACK_RE = re.compile(r'"decision"\s*:\s*"candidate_succeeded"')
 FALLBACK_EVENT = "model_fallback_decision"
 PLACEHOLDER_RE = re.compile(r"^\(.*\)$", re.DOTALL)
 CI_STATES = ("success", "pending", "failure", "error")
 
 
+@functools.lru_cache(maxsize=None)
+def _opener():
+    return urllib.request.build_opener()
+
+
 def http_open(request, timeout):
     """urllib, not ansible.module_utils.urls: this code also runs on the
     host without Ansible. Proxies from the environment apply."""
-    return urllib.request.build_opener().open(request, timeout=timeout)
+    return _opener().open(request, timeout=timeout)
 
 
 def finding(rule, agent, summary, evidence, subject=""):
@@ -239,13 +250,13 @@ def check_pushes(repositories, seen_before, since, ci, token=None):
 
 # ------------------------------------------------------------- gateway logs
 
-def read_new_lines(path, offsets):
-    """Lines appended to path since the recorded offset (whole file when it
-    was rotated or is new); updates offsets[path]."""
+def read_new_bytes(path, offsets):
+    """Whole lines appended to path since the recorded offset (the whole
+    file when it was rotated or is new); updates offsets[path]."""
     try:
         st = os.stat(path)
     except OSError:
-        return []
+        return b""
     known = offsets.get(path) or {}
     start = known.get("offset", 0) if known.get("inode") == st.st_ino and known.get("offset", 0) <= st.st_size else 0
     with open(path, "rb") as handle:
@@ -253,7 +264,21 @@ def read_new_lines(path, offsets):
         data = handle.read()
     end = data.rfind(b"\n") + 1
     offsets[path] = {"inode": st.st_ino, "offset": start + end}
-    return data[:end].decode("utf-8", "replace").splitlines()
+    return data[:end]
+
+
+def candidate_lines(data):
+    """The lines of data that contain a hint; found with bytes.find, so a
+    log of megabytes is never decoded or split as a whole."""
+    low, spans = data.lower(), set()
+    for hint in LOG_HINTS:
+        pos = low.find(hint)
+        while pos != -1:
+            start, end = data.rfind(b"\n", 0, pos) + 1, data.find(b"\n", pos)
+            end = len(data) if end == -1 else end
+            spans.add((start, end))
+            pos = low.find(hint, end)
+    return [data[start:end].decode("utf-8", "replace") for start, end in sorted(spans)]
 
 
 def gateway_log_files(log_dir, agent, since, now):
@@ -269,9 +294,8 @@ def check_logs(agents, log_dir, since, now, offsets, threshold):
     for agent in agents:
         rate, fallback = [], []
         for path in gateway_log_files(log_dir, agent["name"], since, now):
-            for line in read_new_lines(path, offsets):
-                # Match first, parse after: most lines match nothing, and
-                # parsing every line is what would grow with the logs.
+            # Match first, parse after: most lines match nothing.
+            for line in candidate_lines(read_new_bytes(path, offsets)):
                 is_fallback = FALLBACK_EVENT in line and FALLBACK_RE.search(line)
                 if not is_fallback and not RATE_LIMIT_RE.search(line):
                     continue

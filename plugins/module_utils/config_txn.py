@@ -21,6 +21,7 @@ import contextlib
 import datetime
 import errno
 import fcntl
+import functools
 import glob
 import hashlib
 import json
@@ -185,12 +186,18 @@ def command_errors(run_command, command, data, basename):
 
 # ------------------------------------------------------------------- health
 
+@functools.lru_cache(maxsize=None)
+def _direct_opener():
+    """One opener without proxies for every probe: building one loads the
+    system CA bundle, which costs more than probing a local port."""
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def probe(url, status=(200,), body=None, timeout=5):
     """(healthy, detail) of one request to url right now."""
     request = urllib.request.Request(url, headers={"User-Agent": "agentfleet"})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(request, timeout=timeout) as response:
+        with _direct_opener().open(request, timeout=timeout) as response:
             code, text = response.status, response.read(4096).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         code, text = exc.code, exc.read(4096).decode("utf-8", "replace")

@@ -228,10 +228,10 @@ def test_review_answers_are_validated():
     good = json.dumps({"findings": [{"agent": "coder", "check": "completion_without_proof", "severity": "warning",
                                      "evidence": "said done, no test output"}]})
     assert audit.validate_review(good, ["coder"])[0]["check"] == "completion_without_proof"
-    for bad, message in (("Sure! All good.", "not JSON"), ("[]", "findings list"),
-                         (good.replace("coder", "ghost"), "not an agent"),
-                         (good.replace("completion_without_proof", "vibes"), "is not one of"),
-                         (good.replace('"warning"', '"fatal"'), "severity")):
+    for bad, message in (("Sure! All good.", "not JSON"), ("[]", r"\$: \[\] is not of type 'object'"),
+                         (good.replace("coder", "ghost"), r"\$.findings\[0\].agent: 'ghost' is not one of \['coder'\]"),
+                         (good.replace("completion_without_proof", "vibes"), r"\$.findings\[0\].check: 'vibes'"),
+                         (good.replace('"warning"', '"fatal"'), r"\$.findings\[0\].severity")):
         with pytest.raises(audit.AuditError, match=message):
             audit.validate_review(bad, ["coder"])
 
