@@ -357,13 +357,13 @@ def markdown(report):
     return "\n".join(lines) + "\n"
 
 
-def junit(report, agents):
+def junit(report):
     """One testcase per rule and agent; a finding is its failure."""
     cases, failures = [], 0
     by_case = {}
     for item in report["findings"]:
         by_case.setdefault((item["rule"], item["agent"]), []).append(item)
-    names = [a["name"] for a in agents]
+    names = [a["name"] for a in report["agents"]]
     pairs = [(rule, name) for rule in sorted(checks.RULES) for name in names if not rule.startswith("reviewer")]
     pairs += sorted(k for k in by_case if k not in pairs)
     for rule, agent in pairs:
@@ -384,14 +384,14 @@ def _replace(path, data):
     os.replace(write_temp(os.path.dirname(path), data, 0o640), path)
 
 
-def write_reports(report_dir, report, agents, keep):
+def write_reports(report_dir, report, keep):
     """reports/audit-STAMP.{json,md,xml}, latest.* links, newest `keep` runs."""
     reports = os.path.join(report_dir, "reports")
     os.makedirs(reports, exist_ok=True)
     stamp = report["time"].replace("-", "").replace(":", "").replace("+0000", "Z").replace("+00:00", "Z")
     written = {}
     for ext, data in (("json", json.dumps(report, indent=2, sort_keys=True) + "\n"), ("md", markdown(report)),
-                      ("xml", junit(report, agents))):
+                      ("xml", junit(report))):
         path = os.path.join(reports, "audit-%s.%s" % (stamp, ext))
         _replace(path, data.encode("utf-8"))
         link = os.path.join(report_dir, "latest." + ext)
@@ -427,7 +427,7 @@ def run(config, now=None):
         report, new_state = collect(config, state, now)
         report["alerts"], failed = send_alerts(config, report)
         new_state["reported"] = sorted(set(new_state["reported"]) - failed)
-        report["files"] = write_reports(report_dir, report, agent_entries(config), config.get("keep_reports", 288))
+        report["files"] = write_reports(report_dir, report, config.get("keep_reports", 288))
         _replace(os.path.join(report_dir, "state.json"), (json.dumps(new_state, indent=2, sort_keys=True) + "\n")
                  .encode("utf-8"))
         return report

@@ -4,7 +4,7 @@
 """The oversight audit's rules. Each check reads the host and returns
 findings; none of them changes anything.
 
-Standard library only (and constitution.py, files.py): the oversight role
+Standard library only (and config_txn.py, constitution.py, files.py): the oversight role
 installs these files on the host, where the timer runs them without
 Ansible.
 """
@@ -21,6 +21,7 @@ import shlex
 import subprocess
 import urllib.request
 
+from ansible_collections.agentfleet.vps.plugins.module_utils.config_txn import checksum
 from ansible_collections.agentfleet.vps.plugins.module_utils.constitution import BLOCK_RE, HANDOFF
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_bytes
 
@@ -76,8 +77,7 @@ def finding(rule, agent, summary, evidence, subject=""):
 
 
 def sha256_of(path):
-    data = read_bytes(path)
-    return None if data is None else hashlib.sha256(data).hexdigest()
+    return checksum(read_bytes(path))
 
 
 def parse_time(text):
@@ -172,7 +172,7 @@ def check_constitution(agents, state_dir):
             if data is not None and os.path.basename(path) == "AGENTS.md":
                 block = BLOCK_RE.search(data.decode("utf-8", "replace"))
                 data = block.group(0).encode("utf-8") if block else b""
-            actual = None if data is None else hashlib.sha256(data).hexdigest()
+            actual = checksum(data)
             if actual != expected:
                 what = "is missing" if data is None else (
                     "lost its constitution block" if not data else "differs from what the deploy rendered")

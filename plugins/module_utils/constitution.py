@@ -16,7 +16,7 @@ import json
 import os
 import re
 
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_bytes, write_temp
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_bytes, write_if_changed, write_temp
 
 BLOCK_BEGIN = "<!-- BEGIN agentfleet.vps constitution: managed by Ansible, edits inside this block are overwritten -->"
 BLOCK_END = "<!-- END agentfleet.vps constitution -->"
@@ -333,15 +333,9 @@ def rendered_path(state_dir, agent_name):
 def write_rendered(state_dir, agent_name, planned, check_mode=False):
     """Record rendered_digest() of one agent (root's, world-readable);
     True when the record changed (or would)."""
-    path = rendered_path(state_dir, agent_name)
     data = (json.dumps({"agent": agent_name, "files": rendered_digest(planned)}, indent=2, sort_keys=True)
             + "\n").encode("utf-8")
-    if read_bytes(path) == data:
-        return False
-    if not check_mode:
-        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-        os.replace(write_temp(os.path.dirname(path), data, 0o644), path)
-    return True
+    return write_if_changed(rendered_path(state_dir, agent_name), data, check_mode=check_mode)
 
 
 def fleet_path(state_dir):

@@ -73,6 +73,18 @@ def write_temp(directory, data, mode, uid=-1, gid=-1, prefix=".agentfleet-"):
     return tmp
 
 
+def write_if_changed(path, data, mode=0o644, check_mode=False):
+    """Replace path atomically with data unless it already holds exactly
+    that (directories created as needed); True when it changed (or, in
+    check mode, would)."""
+    if read_bytes(path) == data:
+        return False
+    if not check_mode:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        os.replace(write_temp(os.path.dirname(path), data, mode), path)
+    return True
+
+
 def append_line(path, text, mode=0o600):
     """Append text (one or more whole lines) with O_APPEND, so concurrent
     writers never interleave inside a line, and fsync it. True when the

@@ -119,13 +119,12 @@ changed_paths:
 """
 
 import json
-import os
 import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import constitution as law
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import write_temp
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import write_if_changed
 
 
 def resolved_fleet(params):
@@ -142,18 +141,7 @@ def write_fleet(state_dir, fleet, check_mode):
     """fleet.json, root's, readable by all (the agents may read the law,
     not change it); True when it changed (or would)."""
     data = (json.dumps(fleet, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    path = law.fleet_path(state_dir)
-    try:
-        with open(path, "rb") as handle:
-            if handle.read() == data:
-                return False
-    except FileNotFoundError:
-        pass
-    if check_mode:
-        return True
-    os.makedirs(state_dir, mode=0o755, exist_ok=True)
-    os.replace(write_temp(state_dir, data, 0o644), path)
-    return True
+    return write_if_changed(law.fleet_path(state_dir), data, check_mode=check_mode)
 
 
 def main():
