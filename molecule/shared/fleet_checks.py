@@ -2,6 +2,7 @@
 inventory describes it, the user manager, /readyz, and plays run on the
 controller against the scenario's instance."""
 
+import base64
 import json
 import os
 import subprocess
@@ -92,3 +93,35 @@ def task_results(json_output, task_name):
             if task["task"]["name"].split(" : ")[-1] == task_name:
                 return next(iter(task["hosts"].values()))
     raise AssertionError(f"task {task_name!r} not in the play output")
+
+
+class FakeEndpoint:
+    """fake_endpoint.py running in the instance as a transient system unit:
+    the webhook and LLM stand-in a scenario starts, reads and stops."""
+
+    def __init__(self, host, port, directory="/var/lib/fake-endpoint"):
+        self.host, self.port, self.dir = host, port, directory
+        self.log, self.answer_file = f"{directory}/requests.jsonl", f"{directory}/answer"
+        self.url = f"http://127.0.0.1:{port}"
+
+    def start(self, answer):
+        script = (Path(__file__).resolve().parent / "fake_endpoint.py").read_bytes()
+        self.host.run_test(f"mkdir -p {self.dir} && : > {self.log}")
+        self.host.run_test(f"echo {base64.b64encode(script).decode()} | base64 -d > {self.dir}/fake_endpoint.py")
+        self.answer(answer)
+        self.host.run_test(f"systemd-run --unit=fake-endpoint --collect python3 {self.dir}/fake_endpoint.py "
+                           f"--port {self.port} --log {self.log} --answer-file {self.answer_file}")
+        assert wait_until(lambda: self.host.run(f"curl -s -X POST -d '{{}}' {self.url}/ping").rc == 0, 30)
+        self.host.run_test(f": > {self.log}")
+        return self
+
+    def answer(self, text):
+        """What the chat endpoint answers from now on ('down': HTTP 503)."""
+        self.host.run_test(f"echo {base64.b64encode(text.encode()).decode()} | base64 -d > {self.answer_file}")
+
+    def requests(self, path_suffix=""):
+        lines = self.host.file(self.log).content_string.splitlines()
+        return [r for r in map(json.loads, lines) if r["path"].endswith(path_suffix)]
+
+    def stop(self):
+        self.host.run_test("systemctl stop fake-endpoint")

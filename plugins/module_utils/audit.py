@@ -24,11 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from xml.sax.saxutils import escape, quoteattr
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks as checks
-from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn
+from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, endpoints
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import append_line, parse_env, read_bytes, write_temp
 
 DEFAULT_CONFIG = "/etc/agentfleet/oversight.json"
@@ -160,26 +159,11 @@ def transcript_excerpt(state_dir, since, max_chars, work_dir=None):
 
 
 def validate_review(answer, agent_names):
-    """The reviewer's findings, or AuditError listing every way the answer
-    misses REVIEW_SCHEMA (checked with Debian's python3-jsonschema)."""
-    try:
-        data = json.loads(answer)
-    except (TypeError, ValueError) as exc:
-        raise AuditError("reviewer answer is not JSON (%s): %r" % (exc, str(answer)[:200]))
+    """The reviewer's findings, or endpoints.AnswerError listing every way
+    the answer misses REVIEW_SCHEMA (checked with Debian's python3-jsonschema)."""
     schema = json.loads(json.dumps(REVIEW_SCHEMA))
     schema["properties"]["findings"]["items"]["properties"]["agent"] = {"enum": list(agent_names)}
-    errors = config_txn.schema_errors(data, schema)
-    if errors:
-        raise AuditError("reviewer answer does not match the schema: %s" % "; ".join(
-            "%s: %s" % (e["path"], e["message"]) for e in errors))
-    return data["findings"]
-
-
-def post_json(url, payload, headers=None, timeout=30):
-    request = urllib.request.Request(url, data=json.dumps(payload).encode("utf-8"), method="POST",
-                                     headers=dict({"Content-Type": "application/json"}, **(headers or {})))
-    with checks.http_open(request, timeout) as response:
-        return response.status, response.read().decode("utf-8", "replace")
+    return endpoints.json_answer(answer, schema)["findings"]
 
 
 def review(config, agents, since):
@@ -203,13 +187,10 @@ def review(config, agents, since):
     text = "\n\n".join("## Agent %s\n%s" % (name, excerpt) for name, excerpt in sorted(excerpts.items()))
     key = config["secrets"].get("reviewer_api_key")
     try:
-        _code, body = post_json(reviewer["url"].rstrip("/") + "/chat/completions", {
-            "model": reviewer.get("model"), "temperature": 0,
-            "messages": [{"role": "system", "content": REVIEWER_PROMPT}, {"role": "user", "content": text}]},
-            {"Authorization": "Bearer " + key} if key else {}, reviewer.get("timeout", 60))
-        answer = json.loads(body)["choices"][0]["message"]["content"]
+        answer = endpoints.chat(reviewer["url"], reviewer.get("model"), key, REVIEWER_PROMPT, text,
+                                reviewer.get("timeout", 60))
         items = validate_review(answer, [a["name"] for a in agents])
-    except (OSError, ValueError, KeyError, IndexError, TypeError, AuditError) as exc:
+    except (OSError, ValueError) as exc:
         status.update(status="error", error=str(exc))
         return [checks.finding("reviewer-error", None, "reviewer %s: %s" % (reviewer.get("model"), exc),
                                {"url": reviewer["url"], "model": reviewer.get("model"), "error": str(exc)},
@@ -294,7 +275,7 @@ def send_alerts(config, report):
         sent, errors = 0, []
         for item in new:
             try:
-                post_json(url, {"text": "agentfleet oversight on %s: %s" % (report["host"], alert_line(item))},
+                endpoints.post_json(url, {"text": "agentfleet oversight on %s: %s" % (report["host"], alert_line(item))},
                           timeout=config.get("webhook_timeout", 10))
                 sent += 1
             except OSError as exc:

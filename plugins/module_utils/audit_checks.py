@@ -4,7 +4,7 @@
 """The oversight audit's rules. Each check reads the host and returns
 findings; none of them changes anything.
 
-Standard library only (and config_txn.py, constitution.py, files.py): the oversight role
+Standard library only (and config_txn.py, constitution.py, endpoints.py, files.py): the oversight role
 installs these files on the host, where the timer runs them without
 Ansible.
 """
@@ -12,7 +12,6 @@ Ansible.
 from __future__ import annotations
 
 import datetime
-import functools
 import hashlib
 import json
 import os
@@ -21,6 +20,7 @@ import shlex
 import subprocess
 import urllib.request
 
+from ansible_collections.agentfleet.vps.plugins.module_utils import endpoints
 from ansible_collections.agentfleet.vps.plugins.module_utils.config_txn import checksum
 from ansible_collections.agentfleet.vps.plugins.module_utils.constitution import BLOCK_RE, HANDOFF
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_bytes
@@ -55,17 +55,6 @@ FALLBACK_RE = re.compile(r'"decision"\s*:\s*"candidate_succeeded"')
 FALLBACK_EVENT = "model_fallback_decision"
 PLACEHOLDER_RE = re.compile(r"^\(.*\)$", re.DOTALL)
 CI_STATES = ("success", "pending", "failure", "error")
-
-
-@functools.lru_cache(maxsize=None)
-def _opener():
-    return urllib.request.build_opener()
-
-
-def http_open(request, timeout):
-    """urllib, not ansible.module_utils.urls: this code also runs on the
-    host without Ansible. Proxies from the environment apply."""
-    return _opener().open(request, timeout=timeout)
 
 
 def finding(rule, agent, summary, evidence, subject=""):
@@ -207,7 +196,7 @@ def ci_status(repo, sha, agent, ci, token=None):
         request = urllib.request.Request(url, headers=dict({"Accept": "application/vnd.github+json"}, **(
             {"Authorization": "Bearer " + token} if token else {})))
         try:
-            with http_open(request, ci.get("timeout", 30)) as response:
+            with endpoints.http_open(request, ci.get("timeout", 30)) as response:
                 state = json.loads(response.read().decode("utf-8")).get("state", "error")
         except (OSError, ValueError) as exc:
             return "error", "GitHub status API: %s" % exc

@@ -2,22 +2,17 @@
 a clean fleet, four injected problems, no repeated alerts, a broken
 reviewer. The tests depend on their order."""
 
-import base64
 import datetime
 import hashlib
 import json
 import shlex
 import time
-from pathlib import Path
 
 import pytest
 
-from fleet_checks import HOME, run_playbook, task_results, unit, user_systemctl, wait_until
+from fleet_checks import HOME, FakeEndpoint, run_playbook, task_results, unit, user_systemctl, wait_until
 
 REPORTS = "/var/lib/agentfleet/oversight"
-ENDPOINT_DIR = "/var/lib/fake-endpoint"
-REQUESTS = f"{ENDPOINT_DIR}/requests.jsonl"
-MODE = f"{ENDPOINT_DIR}/reviewer-mode"
 ALERTS = f"{HOME}/.openclaw-coordinator/workspace/ALERTS.md"
 CODER_CONFIG = f"{HOME}/.openclaw-coder/openclaw.json"
 REPO = f"{HOME}/src/app"
@@ -29,21 +24,14 @@ STATE = {}
 @pytest.fixture(scope="module")
 def endpoint(host):
     """The webhook and LLM stand-in, started in the instance for these
-    tests and stopped after them."""
-    script = (Path(__file__).resolve().parents[1] / "files" / "fake_endpoint.py").read_bytes()
-    host.run_test(f"mkdir -p {ENDPOINT_DIR} && echo ok > {MODE} && : > {REQUESTS}")
-    host.run_test(f"echo {base64.b64encode(script).decode()} | base64 -d > {ENDPOINT_DIR}/fake_endpoint.py")
-    host.run_test(f"systemd-run --unit=fake-endpoint --collect python3 {ENDPOINT_DIR}/fake_endpoint.py "
-                  f"--port 18999 --log {REQUESTS} --mode-file {MODE}")
-    assert wait_until(lambda: host.run("curl -s -X POST -d '{}' http://127.0.0.1:18999/ping").rc == 0, 30)
-    host.run_test(f": > {REQUESTS}")
-    yield
-    host.run_test("systemctl stop fake-endpoint")
+    tests and stopped after them; the reviewer finds nothing at first."""
+    fake = FakeEndpoint(host, 18999).start('{"findings": []}')
+    yield fake
+    fake.stop()
 
 
 def requests(host, path):
-    lines = host.file(REQUESTS).content_string.splitlines()
-    return [r for r in map(json.loads, lines) if r["path"] == path]
+    return [r for r in FakeEndpoint(host, 18999).requests(path) if r["path"] == path]
 
 
 def audit(host):
@@ -159,7 +147,7 @@ def test_the_next_audit_sends_nothing_new(host, endpoint):
 
 
 def test_malformed_reviewer_answer_is_a_reviewer_error(host, endpoint):
-    host.run_test(f"echo malformed > {MODE}")
+    endpoint.answer("Sure! Here is my review: everything looks *mostly* fine.")
     # Real session activity for the reviewer to read: a system event makes
     # the coder's gateway run a turn.
     before = max(transcript_events(host, "coder") or [0])

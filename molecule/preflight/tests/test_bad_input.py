@@ -82,6 +82,10 @@ CASES = {
     "audit-repository-of-unknown-agent": ({"oversight_repositories": {"ghost": [{"path": "/srv/app"}]},
                                            "oversight_ci_command": "true"},
                                           ["oversight_repositories names agents ghost", "present: coordinator, coder"]),
+    "watchdog-interval-out-of-range": ({"watchdog_interval": 90},
+                                       ["watchdog_interval=90 (whole minutes, 1 to 60)"]),
+    "watchdog-llm-without-model": ({"watchdog_llm_url": "http://127.0.0.1:9/v1"},
+                                   ["watchdog_llm_url=http://127.0.0.1:9/v1 needs", "watchdog_llm_model"]),
 }
 
 

@@ -15,6 +15,7 @@ import pytest
 from ansible_collections.agentfleet.vps.plugins.module_utils import audit
 from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks as checks
 from ansible_collections.agentfleet.vps.plugins.module_utils import constitution as law
+from ansible_collections.agentfleet.vps.plugins.module_utils import endpoints
 
 NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.timezone.utc)
 
@@ -232,7 +233,7 @@ def test_review_answers_are_validated():
                          (good.replace("coder", "ghost"), r"\$.findings\[0\].agent: 'ghost' is not one of \['coder'\]"),
                          (good.replace("completion_without_proof", "vibes"), r"\$.findings\[0\].check: 'vibes'"),
                          (good.replace('"warning"', '"fatal"'), r"\$.findings\[0\].severity")):
-        with pytest.raises(audit.AuditError, match=message):
+        with pytest.raises(endpoints.AnswerError, match=message):
             audit.validate_review(bad, ["coder"])
 
 

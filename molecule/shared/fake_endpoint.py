@@ -1,13 +1,12 @@
-"""Stand-in for the alert webhook and the reviewer's OpenAI-compatible
-chat endpoint. Every request is appended to --log as one JSON line. The
-reviewer's answer depends on the first word of --mode-file: ok (valid,
-no findings), malformed (not JSON) or down (HTTP 503)."""
+"""Stand-in for the things that cost money or live outside the machine:
+alert webhooks and an OpenAI-compatible chat endpoint. Every request is
+appended to --log as one JSON line. A POST to .../chat/completions is
+answered with the text of --answer-file as the assistant's message, or
+with HTTP 503 when that file says `down`."""
 
 import argparse
 import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-ANSWERS = {"ok": '{"findings": []}', "malformed": "Sure! Here is my review: everything looks *mostly* fine."}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -17,14 +16,14 @@ class Handler(BaseHTTPRequestHandler):
             log.write(json.dumps({"path": self.path, "body": json.loads(body or "null"),
                                   "authorization": self.headers.get("Authorization")}) + "\n")
         if self.path.endswith("/chat/completions"):
-            with open(self.server.args.mode_file, encoding="utf-8") as handle:
-                mode = (handle.read().split() or ["ok"])[0]
-            if mode == "down":
+            with open(self.server.args.answer_file, encoding="utf-8") as handle:
+                answer = handle.read().strip()
+            if answer == "down":
                 self.reply(503, {"error": "unavailable"})
                 return
             self.reply(200, {"id": "fake", "object": "chat.completion", "model": "fake",
                              "choices": [{"index": 0, "finish_reason": "stop",
-                                          "message": {"role": "assistant", "content": ANSWERS[mode]}}]})
+                                          "message": {"role": "assistant", "content": answer}}]})
         else:
             self.reply(200, {"ok": True})
 
@@ -44,9 +43,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log", required=True)
-    parser.add_argument("--mode-file", required=True)
-    server = ThreadingHTTPServer(("127.0.0.1", parser.parse_args().port), Handler)
-    server.args = parser.parse_args()
+    parser.add_argument("--answer-file", required=True)
+    args = parser.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.args = args
     server.serve_forever()
 
 
