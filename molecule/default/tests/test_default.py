@@ -103,3 +103,16 @@ def test_ports_listening_and_ready(host):
     for name, port in ports.items():
         assert host.socket(f"tcp://127.0.0.1:{port}").is_listening, name
         assert readyz(host, port).get("ready") is True, name
+
+
+def test_watchdog_scheduled_by_default_and_sees_a_healthy_fleet(host):
+    crontab = host.run_test(f"crontab -l -u {FLEET_USER}").stdout
+    assert "*/15 * * * * /opt/agentfleet/bin/agentfleet-watchdog --trigger cron" in crontab
+    assert host.service("cron").is_running
+    run = host.run(f"runuser -u {FLEET_USER} -- /opt/agentfleet/bin/agentfleet-watchdog")
+    assert run.rc == 0, run.stderr
+    assert f"{len(agent_names())} healthy, 0 incident(s)" in run.stdout
+    watched = json.loads(host.file("/etc/agentfleet/watchdog.json").content_string)["agents"]
+    assert sorted(agent["name"] for agent in watched) == sorted(agent_names())
+    secrets = host.file("/etc/agentfleet/watchdog-secrets.json")
+    assert secrets.mode == 0o640 and secrets.user == "root" and secrets.group == FLEET_USER
