@@ -276,7 +276,7 @@ def send_alerts(config, report):
         for item in new:
             try:
                 endpoints.post_json(url, {"text": "agentfleet oversight on %s: %s" % (report["host"], alert_line(item))},
-                          timeout=config.get("webhook_timeout", 10))
+                                    timeout=config.get("webhook_timeout", 10))
                 sent += 1
             except OSError as exc:
                 errors.append("%s: %s" % (item["key"], exc))

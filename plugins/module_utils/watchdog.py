@@ -34,8 +34,8 @@ import sys
 import time
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, endpoints
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import (append_line, parse_env, read_bytes,
-                                                                          write_if_changed)
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import (
+    append_line, parse_env, read_bytes, write_if_changed)
 
 DEFAULT_CONFIG = "/etc/agentfleet/watchdog.json"
 ACTIONS = ("restart", "reset_failed_start", "restore_last_good", "doctor_fix", "kill_port_holder")

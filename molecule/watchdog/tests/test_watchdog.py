@@ -102,8 +102,8 @@ def test_invalid_json_config_is_restored_from_last_good(host, llm):
     assert "(recovered)" in out, out
     incident = incidents(host)[-1]
     assert "exit status 78 = invalid config" in incident["symptom"]
-    assert [(s["action"], s["result"]) for s in incident["steps"]] == [("restart", "failed"),
-                                                                     ("restore_last_good", "recovered")]
+    steps = [(s["action"], s["result"]) for s in incident["steps"]]
+    assert steps == [("restart", "failed"), ("restore_last_good", "recovered")]
     assert incident["action"] == "restore_last_good" and incident["result"] == "recovered"
     assert "restored last known good" in incident["steps"][1]["detail"]
     assert host.file(config).content_string == good

@@ -213,8 +213,8 @@ def test_restart_that_does_not_heal_restores_last_good(fleet, monkeypatch):
     runner_tracking(monkeypatch, host)
     [incident] = wd.run(fleet, host=host)["incidents"]
     assert "exit status 78 = invalid config" in incident["symptom"]
-    assert [(s["action"], s["result"]) for s in incident["steps"]] == [("restart", "failed"),
-                                                                     ("restore_last_good", "recovered")]
+    steps = [(s["action"], s["result"]) for s in incident["steps"]]
+    assert steps == [("restart", "failed"), ("restore_last_good", "recovered")]
     assert store.read() == store.last_good()
     assert [b for b in store.backups() if open(b, encoding="utf-8").read() == "{ not json"]
     with open(store.log_path, encoding="utf-8") as handle:
