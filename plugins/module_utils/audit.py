@@ -29,6 +29,7 @@ from xml.sax.saxutils import escape, quoteattr
 from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks as checks
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, endpoints
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import append_line, parse_env, read_bytes, write_temp
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import parse_show
 
 DEFAULT_CONFIG = "/etc/agentfleet/oversight.json"
 REPORT_VERSION = 1
@@ -115,11 +116,10 @@ def user_units(units):
             states[fields[0]].update(ActiveState=fields[2], SubState=fields[3])
             loaded.append(fields[0])
     if loaded:
-        shown = systemctl("show", "--property=Id,NRestarts", *loaded)
-        for block in shown.stdout.strip().split("\n\n"):
-            props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-            if props.get("Id") in states:
-                states[props["Id"]]["NRestarts"] = props.get("NRestarts", "0")
+        shown = parse_show(systemctl("show", "--property=Id,NRestarts", *loaded).stdout)
+        for unit, props in shown.items():
+            if unit in states:
+                states[unit]["NRestarts"] = props.get("NRestarts", "0")
     return states
 
 

@@ -10,6 +10,17 @@ import pwd
 SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "MainPID", "NRestarts")
 
 
+def parse_show(out):
+    """unit Id -> its properties, from `systemctl show` of several units
+    (one block of KEY=value lines per unit, blocks separated by a blank line)."""
+    states = {}
+    for block in out.strip().split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if props.get("Id"):
+            states[props["Id"]] = props
+    return states
+
+
 class UserManager:
     """Runs `systemctl --user` as the user, with the XDG_RUNTIME_DIR and
     bus address its manager listens on (root's environment has neither)."""
@@ -43,12 +54,7 @@ class UserManager:
         rc, out, err = self.systemctl("show", "--property=" + ",".join(SHOW_PROPERTIES), *units)
         if rc != 0:
             raise RuntimeError("systemctl --user show failed: %s" % (err or out).strip())
-        states = {}
-        for block in out.strip().split("\n\n"):
-            props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-            if props.get("Id"):
-                states[props["Id"]] = props
-        return states
+        return parse_show(out)
 
     def journal(self, unit, lines=30):
         rc, out, err = self._run(["journalctl", "--no-pager", "--output=short-iso", "-n", str(lines),

@@ -36,6 +36,7 @@ import time
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, endpoints
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import (
     append_line, parse_env, read_bytes, write_if_changed)
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import parse_show
 
 DEFAULT_CONFIG = "/etc/agentfleet/watchdog.json"
 ACTIONS = ("restart", "reset_failed_start", "restore_last_good", "doctor_fix", "kill_port_holder")
@@ -108,12 +109,15 @@ class Host:
     def systemctl(self, *args):
         return self.run(["systemctl", "--user", *args], timeout=360)
 
-    def unit(self, unit):
+    def units(self, units):
+        """unit -> its state, for all of them in one systemctl call."""
         _rc, out, _err = self.systemctl(
-            "show", "-p", "ActiveState,SubState,Result,ExecMainStatus,NRestarts,MainPID,"
-            "ActiveEnterTimestampMonotonic,ControlGroup", unit)
-        props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-        return props
+            "show", "-p", "Id,ActiveState,SubState,Result,ExecMainStatus,NRestarts,MainPID,"
+            "ActiveEnterTimestampMonotonic,ControlGroup", *units)
+        return parse_show(out)
+
+    def unit(self, unit):
+        return self.units([unit]).get(unit, {})
 
     @staticmethod
     def probe(url, body=None):
@@ -153,10 +157,9 @@ def health_url(agent, path="health"):
     return "http://127.0.0.1:%d/%s" % (agent["port"], path)
 
 
-def symptom_of(host, agent, grace):
+def symptom_of(host, agent, grace, props):
     """None when healthy (or still starting, for at most grace seconds),
-    else a one-line description."""
-    props = host.unit(agent["unit"])
+    else a one-line description; props: the unit's state."""
     state = props.get("ActiveState", "unknown")
     if state == "active":
         ok, detail = host.probe(health_url(agent))
@@ -481,8 +484,9 @@ def run(config, host=None, now=None, trigger="manual"):
     summary = {"trigger": trigger, "healthy": [], "incidents": [], "left_alone": []}
     with run_lock(state_dir):
         breaker = load_breaker(state_dir)
+        states = host.units([agent["unit"] for agent in config["agents"]])
         for agent in config["agents"]:
-            symptom = symptom_of(host, agent, int(config.get("ready_timeout", 90)))
+            symptom = symptom_of(host, agent, int(config.get("ready_timeout", 90)), states.get(agent["unit"], {}))
             if symptom is None:
                 summary["healthy"].append(agent["name"])
                 continue
@@ -501,7 +505,10 @@ def run(config, host=None, now=None, trigger="manual"):
             else:
                 incident = remediate(host, config, agent, symptom)
                 entry["attempts"].append(stamp.timestamp())
-            incident = dict(incident, time=stamp.isoformat(), trigger=trigger)
+            # `time` is when the line is written: the audit reads lines
+            # newer than its last run, and a remediation takes minutes.
+            incident = dict(incident, time=now_utc().isoformat() if now is None else stamp.isoformat(),
+                            detected=stamp.isoformat(), trigger=trigger)
             save_breaker(state_dir, breaker)
             record(config, incident)
             summary["incidents"].append(incident)

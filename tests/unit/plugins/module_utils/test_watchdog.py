@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn
+from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks, config_txn
 from ansible_collections.agentfleet.vps.plugins.module_utils import watchdog as wd
 
 
@@ -36,6 +36,9 @@ class ScriptedHost:
 
     def unit(self, unit):
         return dict(self.props)
+
+    def units(self, units):
+        return {unit: dict(self.props) for unit in units}
 
     def probe(self, url, body=None):
         up = self.props["ActiveState"] == "active"
@@ -232,9 +235,9 @@ def test_starting_gateway_gets_its_grace(fleet):
     host = ScriptedHost(state="active", substate="running")
     host.props["ActiveEnterTimestampMonotonic"] = str(int(990 * 1e6))
     host.probe = lambda url, body=None: (False, "no answer")
-    assert wd.symptom_of(host, fleet["agents"][0], 30) is None
+    assert wd.symptom_of(host, fleet["agents"][0], 30, host.props) is None
     host.clock = 2000.0
-    assert wd.symptom_of(host, fleet["agents"][0], 30).startswith("unit active but /health fails")
+    assert wd.symptom_of(host, fleet["agents"][0], 30, host.props).startswith("unit active but /health fails")
 
 
 def test_kill_port_holder_stops_only_strays_of_other_cgroups(fleet, monkeypatch):
@@ -300,3 +303,14 @@ def test_main_reports_a_held_lock_and_exits_zero(fleet, tmp_path, capsys):
         assert wd.main(["--config", str(path)]) == 0
     assert "lock held by another watchdog run" in capsys.readouterr().out
     assert wd.main(["--config", str(tmp_path / "missing.json")]) == 1
+
+
+def test_the_oversight_audit_reports_each_incident_once_written(fleet, monkeypatch):
+    host = ScriptedHost()
+    runner_tracking(monkeypatch, host)
+    started = wd.now_utc()
+    wd.run(fleet, host=host)
+    [found] = audit_checks.check_incidents(fleet["incident_log"], started)
+    assert (found["rule"], found["agent"]) == ("watchdog-incident", "coder")
+    assert "-> restart (recovered)" in found["summary"]
+    assert audit_checks.check_incidents(fleet["incident_log"], wd.now_utc()) == []
