@@ -199,6 +199,28 @@ def test_two_runs_at_once_one_acts(host, llm):
     assert ready(host, "reviewer")
 
 
+def test_an_allowed_script_runs_sandboxed(host, llm):
+    """With watchdog_allow_generated_scripts (here a copy of the deployed
+    config with it on): the script runs in a transient unit that may
+    write the agent's state dir and nothing else of the home."""
+    config = json.loads(host.file("/etc/agentfleet/watchdog.json").content_string)
+    config.update(allow_generated_scripts=True, agents=[a for a in config["agents"] if a["name"] == "reviewer"])
+    host.run_test(f"echo {shlex.quote(json.dumps(config))} > /tmp/watchdog-scripts.json && "
+                  "chmod 644 /tmp/watchdog-scripts.json")
+    inside, outside = f"{HOME}/.openclaw-reviewer/SCRIPT-WAS-HERE", f"{HOME}/SCRIPT-ESCAPED"
+    llm.answer(json.dumps({"diagnosis": "needs a marker", "action": "run_script",
+                           "script": f"touch {inside}\ntouch {outside} || echo home is read-only\n"}))
+    stop(host, "reviewer")
+    out = host.run_test(f"runuser -u openclaw -- {COMMAND} --config /tmp/watchdog-scripts.json").stdout
+    assert "run_script (recovered)" in out, out
+    step = incidents(host)[-1]["steps"][0]
+    assert step["action"] == "run_script" and step["script"].startswith(f"touch {inside}")
+    assert "Read-only file system" in step["detail"] and "home is read-only" in step["detail"]
+    assert host.file(inside).exists and not host.file(outside).exists
+    assert ready(host, "reviewer")
+    llm.answer(RESTART)
+
+
 def test_cron_fires_the_watchdog(host, llm):
     deployed = run_playbook("-e", "watchdog_enabled=true", "-e", "watchdog_interval=1")
     assert deployed.returncode == 0, deployed.stdout[-3000:]
