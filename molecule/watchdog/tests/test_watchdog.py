@@ -215,7 +215,8 @@ def test_an_allowed_script_runs_sandboxed(host, llm):
     assert "run_script (recovered)" in out, out
     step = incidents(host)[-1]["steps"][0]
     assert step["action"] == "run_script" and step["script"].startswith(f"touch {inside}")
-    assert "Read-only file system" in step["detail"] and "home is read-only" in step["detail"]
+    # The touch outside the state dir failed (its stderr is not kept; the echo after it is).
+    assert step["detail"].startswith("script ran: home is read-only")
     assert host.file(inside).exists and not host.file(outside).exists
     assert ready(host, "reviewer")
     llm.answer(RESTART)
