@@ -28,7 +28,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks as checks
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, endpoints
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import append_line, parse_env, read_bytes, write_temp
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import append_line, read_bytes, read_env, write_temp
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import parse_show
 
 DEFAULT_CONFIG = "/etc/agentfleet/oversight.json"
@@ -301,8 +301,7 @@ def send_alerts(config, report):
 def system_event(coordinator, new):
     text = ("agentfleet oversight: %d new finding(s). Deal with them before any other work; they are also in "
             "ALERTS.md.\n%s" % (len(new), "\n".join("- " + alert_line(f) for f in new)))[:4000]
-    env_file = os.path.join(coordinator["state_dir"], "gateway.env")
-    token = parse_env((read_bytes(env_file) or b"").decode("utf-8")).get("OPENCLAW_GATEWAY_TOKEN", "")
+    token = read_env(os.path.join(coordinator["state_dir"], "gateway.env")).get("OPENCLAW_GATEWAY_TOKEN", "")
     argv = [coordinator["openclaw"], "--profile", coordinator["name"], "system", "event", "--text", text,
             "--mode", "now", "--port", str(coordinator["port"]), "--json"]
     # The token goes in the environment: on the command line every user

@@ -43,6 +43,11 @@ def parse_env(text):
     return values
 
 
+def read_env(path):
+    """parse_env of the file at path; {} when it does not exist."""
+    return parse_env((read_bytes(path) or b"").decode("utf-8", "replace"))
+
+
 def render_env(values):
     """dict -> EnvironmentFile text, keys sorted, values double-quoted."""
     lines = []

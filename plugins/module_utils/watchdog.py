@@ -35,7 +35,7 @@ import time
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, endpoints
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import (
-    append_line, parse_env, read_bytes, write_if_changed)
+    append_line, read_bytes, read_env, write_if_changed)
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import parse_show
 
 DEFAULT_CONFIG = "/etc/agentfleet/watchdog.json"
@@ -91,8 +91,7 @@ class Host:
     """The service user's systemd manager, processes and time. Tests
     replace it; everything else in this file is plain logic over it."""
 
-    def __init__(self, config):
-        self.config = config
+    def __init__(self):
         os.environ.setdefault("XDG_RUNTIME_DIR", "/run/user/%d" % os.getuid())
 
     @staticmethod
@@ -161,18 +160,15 @@ def symptom_of(host, agent, grace, props):
     """None when healthy (or still starting, for at most grace seconds),
     else a one-line description; props: the unit's state."""
     state = props.get("ActiveState", "unknown")
+    entered = int(props.get("ActiveEnterTimestampMonotonic") or 0) / 1e6
+    starting = bool(entered) and host.monotonic() - entered < grace
     if state == "active":
         ok, detail = host.probe(health_url(agent))
-        if ok:
-            return None
-        entered = int(props.get("ActiveEnterTimestampMonotonic") or 0) / 1e6
-        if entered and host.monotonic() - entered < grace:
+        if ok or starting:
             return None
         return "unit active but /health fails: %s" % detail
-    if state in ("activating", "reloading"):
-        entered = int(props.get("ActiveEnterTimestampMonotonic") or 0) / 1e6
-        if props.get("SubState") != "auto-restart" and entered and host.monotonic() - entered < grace:
-            return None
+    if state in ("activating", "reloading") and props.get("SubState") != "auto-restart" and starting:
+        return None
     text = "unit %s (%s, result %s" % (state, props.get("SubState", "?"), props.get("Result", "?"))
     status = props.get("ExecMainStatus", "0")
     if status not in ("", "0"):
@@ -180,11 +176,14 @@ def symptom_of(host, agent, grace, props):
     return text + ")"
 
 
+def gateway_env(agent):
+    return read_env(os.path.join(agent["state_dir"], "gateway.env"))
+
+
 def secret_values(agent):
     """Values of the agent's gateway.env (token, API keys): masked in
     everything the watchdog sends or writes."""
-    env = parse_env((read_bytes(os.path.join(agent["state_dir"], "gateway.env")) or b"").decode("utf-8", "replace"))
-    return [value for value in env.values() if len(value) >= 6]
+    return [value for value in gateway_env(agent).values() if len(value) >= 6]
 
 
 def readable(line):
@@ -277,7 +276,7 @@ def act_restore_last_good(host, config, agent, answer):
 
 
 def act_doctor_fix(host, config, agent, answer):
-    env = parse_env((read_bytes(os.path.join(agent["state_dir"], "gateway.env")) or b"").decode("utf-8", "replace"))
+    env = gateway_env(agent)
     rc, out, err = host.run([config.get("openclaw", "openclaw"), "--profile", agent["name"], "doctor", "--fix",
                              "--non-interactive"], timeout=int(config.get("doctor_timeout", 180)), env=env)
     if rc != 0:
@@ -478,7 +477,7 @@ def run_lock(state_dir, wait=0):
 
 def run(config, host=None, now=None, trigger="manual"):
     """Check every agent, heal what is down; the summary of this run."""
-    host = host or Host(config)
+    host = host or Host()
     state_dir = config["state_dir"]
     window, limit = int(config.get("breaker_window", 3600)), int(config.get("breaker_max", 3))
     summary = {"trigger": trigger, "healthy": [], "incidents": [], "left_alone": []}
