@@ -116,4 +116,5 @@ class FilterModule:
             "fleet_unit": _wrap(fleet_plan.unit_name),
             "fleet_openclaw_config": _wrap(fleet_plan.openclaw_config),
             "fleet_workspaces": _wrap(fleet_workspaces),
+            "fleet_upgrade_plan": _wrap(fleet_plan.upgrade_plan),
         }

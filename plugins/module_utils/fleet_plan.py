@@ -226,3 +226,60 @@ def openclaw_config(agent, workspace, version, extra=None):
         },
     }
     return deep_merge(base, extra)
+
+
+# ExecStart of a gateway unit names the Node.js and OpenClaw it runs:
+#   <prefix>/node/<version>/bin/node <prefix>/openclaw/<version>/lib/...
+EXEC_VERSIONS = re.compile(r"/node/(?P<node>[^/\s]+)/bin/node\s+\S*/openclaw/(?P<openclaw>[^/\s]+)/lib/")
+
+
+def version_key(version):
+    """Orders OpenClaw (2026.9.6, 2026.9.1-beta.1) and Node versions; a
+    pre-release sorts before its release."""
+    release, _, pre = str(version).partition("-")
+    numbers = tuple(int(part) if part.isdigit() else 0 for part in release.split("."))
+    return numbers, (0, pre) if pre else (1, "")
+
+
+def running_versions(exec_lines):
+    """{agent: {"openclaw": v, "node": v}} from `grep -H ^ExecStart=` lines
+    of the gateway unit files."""
+    running = {}
+    for line in exec_lines:
+        path, sep, command = line.partition(":ExecStart=")
+        name = path.rsplit("/", 1)[-1]
+        match = EXEC_VERSIONS.search(command)
+        if sep and match and name.startswith(UNIT_PREFIX) and name.endswith(".service"):
+            running[name[len(UNIT_PREFIX):-len(".service")]] = {"openclaw": match["openclaw"], "node": match["node"]}
+    return running
+
+
+def upgrade_plan(plan, exec_lines, openclaw, node):
+    """What upgrade.yml moves: the present agents not yet on the target
+    versions, specialists first and coordinators last, all from one pair of
+    versions (the one every moved agent goes back to on failure)."""
+    running = running_versions(exec_lines)
+    present = [agent for agent in plan if agent.get("state", "present") == "present"]
+    missing = [agent["name"] for agent in present if agent["name"] not in running]
+    if missing:
+        raise PlanError("not deployed yet (no gateway unit): %s; deploy with playbooks/site.yml first"
+                        % ", ".join(missing))
+    target = {"openclaw": str(openclaw), "node": str(node)}
+    todo = [agent for agent in present if running[agent["name"]] != target]
+    sources = sorted({(running[a["name"]]["openclaw"], running[a["name"]]["node"]) for a in todo})
+    if len(sources) > 1:
+        raise PlanError("the agents to move run different versions (%s); upgrade.yml moves a fleet from one "
+                        "OpenClaw/Node pair: move them to one first (%s)" % (
+                            ", ".join("%s: OpenClaw %s, Node %s" % (a["name"], running[a["name"]]["openclaw"],
+                                                                     running[a["name"]]["node"]) for a in todo),
+                            "-e fleet_openclaw_version=... -e fleet_node_version=..."))
+    ordered = ([a for a in todo if a.get("role") != "coordinator"]
+               + [a for a in todo if a.get("role") == "coordinator"])
+    source = {"openclaw": sources[0][0], "node": sources[0][1]} if sources else None
+    return {
+        "agents": [a["name"] for a in ordered],
+        "already": [a["name"] for a in present if a not in todo],
+        "from": source,
+        "to": target,
+        "downgrade": bool(source) and version_key(target["openclaw"]) < version_key(source["openclaw"]),
+    }

@@ -49,6 +49,13 @@ options:
     type: list
     elements: str
     default: []
+  stop:
+    description:
+      - Units to stop and leave enabled, e.g. while their state is copied. Stopped before
+        anything is started or restarted; reported in RV(stopped).
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - agentfleet.vps.attributes
 attributes:
@@ -87,7 +94,7 @@ restarted:
   type: list
   elements: str
 stopped:
-  description: Units this call stopped and disabled.
+  description: Units this call stopped (and disabled, for O(absent)).
   returned: always
   type: list
   elements: str
@@ -117,6 +124,7 @@ def main():
             start=dict(type="bool", default=True),
             restart=dict(type="list", elements="str", default=[]),
             absent=dict(type="list", elements="str", default=[]),
+            stop=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -138,21 +146,25 @@ def main():
     if p["daemon_reload"] and not module.check_mode:
         run("daemon-reload")
 
-    before = manager.show(p["present"] + p["absent"])
+    before = manager.show(p["present"] + p["absent"] + p["stop"])
 
     def state(unit, key):
         return before.get(unit, {}).get(key, "")
 
     to_stop = [u for u in p["absent"] if state(u, "ActiveState") in ("active", "activating", "reloading")
                or state(u, "UnitFileState") == "enabled"]
+    to_halt = [u for u in p["stop"] if state(u, "ActiveState") in ("active", "activating", "reloading")]
     to_enable = [u for u in p["present"] if state(u, "UnitFileState") != "enabled"]
-    inactive = [u for u in p["present"] if state(u, "ActiveState") not in ("active", "activating", "reloading")]
+    inactive = [u for u in p["present"] if u in to_halt
+                or state(u, "ActiveState") not in ("active", "activating", "reloading")]
     to_start = inactive if p["start"] else []
     to_restart = [u for u in p["restart"] if u not in inactive]
 
     if not module.check_mode:
         if to_stop:
             run("disable", "--now", *to_stop)
+        if to_halt:
+            run("stop", *to_halt)
         if to_enable:
             run("enable", *to_enable)
         if to_start or to_restart:
@@ -166,11 +178,11 @@ def main():
             # readiness probe right after cannot mistake it for the new one.
             run("restart", *to_restart)
 
-    after = manager.show(p["present"] + p["absent"]) if not module.check_mode else before
+    after = manager.show(p["present"] + p["absent"] + p["stop"]) if not module.check_mode else before
     module.exit_json(
-        changed=bool(to_stop or to_enable or to_start or to_restart),
-        enabled=to_enable, started=to_start, restarted=to_restart, stopped=to_stop,
-        states={u: after.get(u, {}) for u in p["present"] + p["absent"]},
+        changed=bool(to_stop or to_halt or to_enable or to_start or to_restart),
+        enabled=to_enable, started=to_start, restarted=to_restart, stopped=to_stop + to_halt,
+        states={u: after.get(u, {}) for u in p["present"] + p["absent"] + p["stop"]},
     )
 
 

@@ -93,3 +93,18 @@ def test_check_mode_before_the_user_exists_reports_everything_new(monkeypatch, r
     assert result["changed"] is True and result["started"] == ["a.service"]
     failed = run_module(user_units, {"user": "nobody-yet", "present": ["a.service"]})
     assert failed["failed"] is True and "nobody-yet does not exist" in failed["msg"]
+
+
+def test_stop_leaves_units_enabled_and_only_stops_running_ones(fake, run_module):
+    systemctl = fake({"a.service": {"ActiveState": "active", "UnitFileState": "enabled"},
+                      "b.service": {"ActiveState": "inactive", "UnitFileState": "enabled"}})
+    result = run_module(user_units, {"user": "openclaw", "stop": ["a.service", "b.service"]})
+    assert actions(systemctl) == [["stop", "a.service"]]
+    assert result["changed"] is True and result["stopped"] == ["a.service"]
+
+
+def test_a_unit_stopped_and_present_in_one_call_is_started_again(fake, run_module):
+    systemctl = fake({"a.service": {"ActiveState": "active", "UnitFileState": "enabled"}})
+    result = run_module(user_units, {"user": "openclaw", "stop": ["a.service"], "present": ["a.service"]})
+    assert actions(systemctl) == [["stop", "a.service"], ["reset-failed", "a.service"], ["start", "a.service"]]
+    assert result["started"] == ["a.service"]

@@ -1,0 +1,93 @@
+"""Two VPS hosts in one `fleet` group, each with its own fleet: both are
+deployed; a bad value for the first host ends the rollout there, and the
+second host is not touched (its files and gateway PIDs stay the same)."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import testinfra
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+
+from fleet_checks import readyz, run_playbook, unit  # noqa: E402
+
+HERE = Path(__file__).resolve().parents[1]
+HOSTS = ["agentfleet-molecule-multihost-one", "agentfleet-molecule-multihost-two"]
+# What a site.yml run would rewrite on a host: units, configs, constitution
+# files, oversight and watchdog settings.
+WATCHED = ("/home/openclaw/.config/systemd/user /home/openclaw/.openclaw-*/openclaw.json "
+           "/home/openclaw/.openclaw-*/workspace/*.md /etc/agentfleet")
+
+
+def host_vars(name):
+    with open(HERE / "host_vars" / f"{name}.yml", encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def plan(name):
+    """(agent, port) of a host's fleet, as its host_vars lay the ports out."""
+    data = host_vars(name)
+    base, stride = data.get("agents_port_base", 18800), data.get("agents_port_stride", 200)
+    return [(agent["name"], base + stride * index) for index, agent in enumerate(data["fleet_agents"])]
+
+
+@pytest.fixture(scope="module")
+def hosts():
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    return {name: testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}") for name in HOSTS}
+
+
+def fingerprint(host):
+    """Checksums of every file a deploy writes, and the gateways' PIDs."""
+    sums = host.run(f"find {WATCHED} -type f -print0 | sort -z | xargs -0 sha256sum")
+    assert sums.rc == 0, sums.stderr
+    return sums.stdout, main_pids_of(host)
+
+
+def main_pids_of(host):
+    names = [agent for agent, _ in plan(host.backend.host)]
+    out = host.run("runuser -u openclaw -- env XDG_RUNTIME_DIR=/run/user/%d systemctl --user show -p MainPID %s"
+                   % (host.user("openclaw").uid, " ".join(unit(name) for name in names)))
+    pids = dict(zip(names, out.stdout.split()))
+    assert all(pid != "MainPID=0" for pid in pids.values()), pids
+    return pids
+
+
+def test_each_host_runs_its_own_fleet(hosts):
+    for name, host in hosts.items():
+        listed = host.run("ls /home/openclaw/.config/systemd/user").stdout.split()
+        expected = sorted(unit(agent) for agent, _ in plan(name))
+        assert sorted(u for u in listed if u.startswith("openclaw-gateway-")) == expected, name
+        for agent, port in plan(name):
+            assert readyz(host, port).get("ready") is True, (name, agent, port)
+
+
+def test_bad_value_for_host_one_stops_the_rollout(hosts, tmp_path):
+    before = {name: fingerprint(host) for name, host in hosts.items()}
+    # A bad value for the first host only, next to a change for every host
+    # (the memory limit lands in each unit file): had the rollout gone on
+    # to host two, its units would have changed and its gateways restarted.
+    bad = tmp_path / "bad.yml"
+    bad.write_text(yaml.safe_dump({"fleet": {"hosts": {HOSTS[0]: {"watchdog_interval": 90}}}}))
+    result = run_playbook("-i", str(bad), "-e", "agents_memory_max=1536M")
+    assert result.returncode != 0
+    assert "watchdog_interval" in result.stdout
+    assert HOSTS[1] not in result.stdout, "the rollout reached host two"
+    after = {name: fingerprint(host) for name, host in hosts.items()}
+    assert after[HOSTS[1]] == before[HOSTS[1]]
+    assert after[HOSTS[0]] == before[HOSTS[0]]
+
+    # The same change without the bad value reaches both hosts, one after
+    # the other: what the check above would have seen, had host two moved.
+    result = run_playbook("-e", "agents_memory_max=1536M")
+    assert result.returncode == 0, result.stdout[-3000:]
+    for name, host in hosts.items():
+        sums, pids = fingerprint(host)
+        assert sums != before[name][0], name
+        assert pids != before[name][1], name
+        assert host.run(f"grep -l MemoryMax=1536M /home/openclaw/.config/systemd/user/{unit(plan(name)[0][0])}").rc == 0
+        for agent, port in plan(name):
+            assert readyz(host, port).get("ready") is True, (name, agent, port)

@@ -1,0 +1,123 @@
+"""playbooks/upgrade.yml against real gateways, in order: 2026.9.5 (this
+scenario's pin) to the collection's pinned 2026.9.6 and back, then an
+upgrade whose second agent cannot start on the new version."""
+
+import base64
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+
+from fleet_checks import (HOME, ROOT, agent_names, fleet_agents, readyz, run_playbook, task_results,  # noqa: E402
+                          unit, unit_props, user_systemctl)
+
+OLD = "2026.9.5"
+with open(ROOT / "roles/runtime/defaults/main.yml", encoding="utf-8") as handle:
+    NEW = yaml.safe_load(handle)["fleet_openclaw_version"]
+PREFIX = "/opt/agentfleet"
+# Specialists in inventory order, the coordinator last.
+ORDER = ["coder", "reviewer", "coordinator"]
+DROP_IN = f"{HOME}/.config/systemd/user/{unit('reviewer')}.d/refuse-new.conf"
+
+
+def ports():
+    return {agent["name"]: 18800 + 200 * index for index, agent in enumerate(fleet_agents())}
+
+
+def running(host, name):
+    """OpenClaw version in the gateway's live command line, its unit's
+    ExecStart, and the config's lastTouchedVersion."""
+    pid = unit_props(host, name)["MainPID"]
+    cmdline = host.file(f"/proc/{pid}/cmdline").content_string.replace("\0", " ")
+    execstart = host.run(f"grep ^ExecStart= {HOME}/.config/systemd/user/{unit(name)}").stdout
+    config = host.file(f"{HOME}/.openclaw-{name}/openclaw.json").content_string
+    return {v for v in (OLD, NEW) if f"/openclaw/{v}/" in cmdline}, {v for v in (OLD, NEW) if f"/openclaw/{v}/" in execstart}, \
+        {v for v in (OLD, NEW) if f'"lastTouchedVersion": "{v}"' in config}
+
+
+def assert_fleet_on(host, version):
+    assert host.file(f"{PREFIX}/openclaw/current").linked_to == f"{PREFIX}/openclaw/{version}"
+    for name, port in ports().items():
+        assert running(host, name) == ({version}, {version}, {version}), name
+        assert readyz(host, port).get("ready") is True, name
+
+
+def started_at(host, name):
+    out = user_systemctl(host, "show", "-p", "ActiveEnterTimestampMonotonic", unit(name)).stdout
+    return int(out.strip().split("=", 1)[1])
+
+
+def pids(host):
+    return {name: unit_props(host, name)["MainPID"] for name in agent_names()}
+
+
+def test_the_fleet_starts_on_the_scenario_pin(host):
+    assert_fleet_on(host, OLD)
+
+
+def test_upgrade_moves_specialists_first_and_the_coordinator_last(host):
+    result = run_playbook("-e", f"fleet_openclaw_version={NEW}", playbook="upgrade.yml")
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert_fleet_on(host, NEW)
+    starts = {name: started_at(host, name) for name in ORDER}
+    assert sorted(ORDER, key=starts.get) == ORDER
+    for name in ORDER:
+        assert host.file(f"/var/lib/agentfleet/upgrade/{name}/{OLD}.tar").is_file
+    assert host.run(f"{PREFIX}/bin/openclaw --version").stdout.startswith(f"OpenClaw {NEW}")
+
+
+def test_a_second_run_downloads_nothing_and_changes_nothing(host):
+    result = run_playbook("-e", f"fleet_openclaw_version={NEW}", playbook="upgrade.yml")
+    assert result.returncode == 0
+    stats = json.loads(result.stdout)["stats"]
+    assert all(s["changed"] == 0 for s in stats.values()), stats
+    assert task_results(result.stdout, "Install the OpenClaw npm package").get("skipped") is True
+
+
+def test_going_back_needs_the_snapshots_and_restores_them(host):
+    before = pids(host)
+    refused = run_playbook("-e", f"fleet_openclaw_version={OLD}", playbook="upgrade.yml")
+    assert refused.returncode != 0
+    assert "agents_upgrade_restore_snapshots=true" in refused.stdout
+    assert pids(host) == before
+    assert_fleet_on(host, NEW)
+
+    result = run_playbook("-e", f"fleet_openclaw_version={OLD}", "-e", "agents_upgrade_restore_snapshots=true",
+                          playbook="upgrade.yml")
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert task_results(result.stdout, "Install the OpenClaw npm package").get("skipped") is True
+    assert_fleet_on(host, OLD)
+
+
+@pytest.fixture
+def reviewer_refuses_the_new_version(host):
+    """An injected start failure: reviewer's gateway exits before it starts
+    whenever its unit runs the new OpenClaw."""
+    content = "[Service]\nExecStartPre=/bin/sh -c '! grep -q /openclaw/%s/ %%h/.config/systemd/user/%%n'\n" % NEW
+    encoded = base64.b64encode(content.encode()).decode()
+    written = host.run(f"mkdir -p {Path(DROP_IN).parent} && echo {encoded} | base64 -d > {DROP_IN}"
+                       f" && chown -R openclaw {Path(DROP_IN).parent}")
+    assert written.rc == 0, written.stderr
+    assert user_systemctl(host, "daemon-reload").rc == 0
+    yield
+    host.run(f"rm -rf {Path(DROP_IN).parent}")
+    user_systemctl(host, "daemon-reload")
+
+
+def test_a_failed_upgrade_puts_every_agent_back(host, reviewer_refuses_the_new_version):
+    before = pids(host)
+    result = run_playbook("-e", f"fleet_openclaw_version={NEW}", playbook="upgrade.yml")
+    assert result.returncode != 0
+    failure = task_results(result.stdout, "Fail with what went wrong")["msg"]
+    assert failure.startswith(f"reviewer did not run on OpenClaw {NEW}")
+    assert "rolled back: coder, reviewer run OpenClaw " + OLD in failure
+    assert "journal lines" in failure and unit("reviewer") in failure
+    assert_fleet_on(host, OLD)
+    # The coordinator was never moved; coder went to the new version and back.
+    after = pids(host)
+    assert after["coordinator"] == before["coordinator"]
+    assert after["coder"] != before["coder"]
