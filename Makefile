@@ -1,6 +1,6 @@
 # agentfleet.vps: every target prepares what it needs and is safe to re-run.
 #   make demo   deploy the default fleet into the local target container
-#   make test   lint, sanity, unit, build and every molecule scenario
+#   make test   lint, sanity, unit, build, generated files and every molecule scenario
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -12,8 +12,8 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 LOCAL_INVENTORY := inventories/local
 
-.PHONY: help demo test lint sanity unit build molecule bench clean distclean \
-        venv docker image local-target
+.PHONY: help demo test lint sanity unit build generated molecule bench clean distclean \
+        venv docker image local-target docs changelog ee
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -39,6 +39,7 @@ test: ## run every test, stopping at the first failure
 	@$(MAKE) --no-print-directory sanity
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory generated
 	@$(MAKE) --no-print-directory molecule
 
 # ansible-lint installs this collection into $ANSIBLE_HOME/collections; a
@@ -56,6 +57,20 @@ unit: venv ## pytest unit tests under tests/unit
 build: venv ## build the collection tarball, install it in a temp path, check ansible-doc
 	@tools/build-check.sh
 
+generated: venv ## docs/ and CHANGELOG.md are current; ansible-builder create works (after build)
+	@tools/check-generated.sh
+
+docs: venv ## regenerate docs/ from the modules' DOCUMENTATION and the roles' argument specs
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/collections python3 tools/gen-docs.py
+
+changelog: venv ## fold changelogs/fragments into changelogs/changelog.yaml and CHANGELOG.md
+	antsibull-changelog lint
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/collections antsibull-changelog release --update-existing --use-ansible-doc \
+	  --version $$(python3 -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])')
+
+ee: build ## execution environment build context in context/ (ansible-builder create)
+	ansible-builder create -f execution-environment.yml -c context --output-filename Containerfile
+
 molecule: venv image ## every molecule scenario
 	molecule test --all
 
@@ -63,7 +78,7 @@ bench: venv local-target ## benchmarks under bench/
 	@bench/run.sh
 
 clean: ## remove build output, the local target and molecule containers
-	rm -rf build
+	rm -rf build context
 	@tools/local-target.sh destroy
 	-@[ ! -x $(BIN)/molecule ] || $(BIN)/molecule destroy --all >/dev/null
 

@@ -117,4 +117,5 @@ class FilterModule:
             "fleet_openclaw_config": _wrap(fleet_plan.openclaw_config),
             "fleet_workspaces": _wrap(fleet_workspaces),
             "fleet_upgrade_plan": _wrap(fleet_plan.upgrade_plan),
+            "fleet_running_versions": _wrap(fleet_plan.running_versions),
         }

@@ -29,14 +29,16 @@ def ports():
 
 
 def running(host, name):
-    """OpenClaw version in the gateway's live command line, its unit's
-    ExecStart, and the config's lastTouchedVersion."""
+    """OpenClaw versions the live gateway has mapped (its command line is
+    renamed to `openclaw-gateway`), its unit's ExecStart names, and its
+    config's lastTouchedVersion says."""
     pid = unit_props(host, name)["MainPID"]
-    cmdline = host.file(f"/proc/{pid}/cmdline").content_string.replace("\0", " ")
+    mapped = host.run(f"grep -o '/opt/agentfleet/openclaw/[^/]*/' /proc/{pid}/maps | sort -u").stdout
     execstart = host.run(f"grep ^ExecStart= {HOME}/.config/systemd/user/{unit(name)}").stdout
     config = host.file(f"{HOME}/.openclaw-{name}/openclaw.json").content_string
-    return {v for v in (OLD, NEW) if f"/openclaw/{v}/" in cmdline}, {v for v in (OLD, NEW) if f"/openclaw/{v}/" in execstart}, \
-        {v for v in (OLD, NEW) if f'"lastTouchedVersion": "{v}"' in config}
+    return ({v for v in (OLD, NEW) if f"/openclaw/{v}/" in mapped},
+            {v for v in (OLD, NEW) if f"/openclaw/{v}/" in execstart},
+            {v for v in (OLD, NEW) if f'"lastTouchedVersion": "{v}"' in config})
 
 
 def assert_fleet_on(host, version):
@@ -76,6 +78,17 @@ def test_a_second_run_downloads_nothing_and_changes_nothing(host):
     stats = json.loads(result.stdout)["stats"]
     assert all(s["changed"] == 0 for s in stats.values()), stats
     assert task_results(result.stdout, "Install the OpenClaw npm package").get("skipped") is True
+
+
+def test_site_yml_refuses_the_older_pin_while_the_agents_run_the_newer(host):
+    # The inventory still pins the old version: deploying it would start
+    # every agent on a build that refuses their databases.
+    before = pids(host)
+    result = run_playbook()
+    assert result.returncode != 0
+    assert f"fleet_openclaw_version={OLD} is older than the OpenClaw that" in result.stdout
+    assert pids(host) == before
+    assert_fleet_on(host, NEW)
 
 
 def test_going_back_needs_the_snapshots_and_restores_them(host):

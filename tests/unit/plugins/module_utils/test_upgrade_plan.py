@@ -1,6 +1,7 @@
 import pytest
 
-from ansible_collections.agentfleet.vps.plugins.module_utils.fleet_plan import PlanError, upgrade_plan, version_key
+from ansible_collections.agentfleet.vps.plugins.module_utils.fleet_plan import (PlanError, running_versions, upgrade_plan,
+                                                                         version_key)
 
 UNITS = "/home/openclaw/.config/systemd/user/openclaw-gateway-%s.service"
 
@@ -62,3 +63,9 @@ def test_version_order():
     assert version_key("2026.9.5") < version_key("2026.9.6") < version_key("2026.10.1")
     assert version_key("2026.9.1-beta.1") < version_key("2026.9.1")
     assert version_key("24.21.0") < version_key("26.1.0")
+
+
+def test_running_versions_reads_each_unit_and_skips_other_lines():
+    lines = [exec_line("lead", "2026.9.6", "24.21.0"), "/x/other.service:ExecStart=/bin/true",
+             UNITS % "qa" + ":ExecStart=/usr/bin/node /srv/openclaw.mjs"]
+    assert running_versions(lines) == {"lead": {"openclaw": "2026.9.6", "node": "24.21.0"}}
