@@ -27,7 +27,7 @@ cp -a galaxy.yml CHANGELOG.md changelogs meta plugins roles playbooks "$copy/"
 for file in CHANGELOG.md changelogs/changelog.yaml; do
   diff -u "$file" "$copy/$file" >&2 || die "$file is stale: a fragment in changelogs/fragments is not in it; run make changelog and commit."
 done
-say "CHANGELOG.md is current for $version ($(ls changelogs/fragments | wc -l) fragments)"
+say "CHANGELOG.md is current for $version ($(find changelogs/fragments -name "*.yml" | wc -l) fragments)"
 
 tarball="$(ls build/agentfleet-vps-"$version".tar.gz 2>/dev/null)" || die "build/agentfleet-vps-$version.tar.gz is missing: run make build first."
 ansible-builder create -f execution-environment.yml -c "$work/context" --output-filename Containerfile >/dev/null

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Reference pages in docs/ from what ansible-doc reads: every module's
 DOCUMENTATION, EXAMPLES and RETURN and every role's argument specs.
 
-    tools/gen-docs.py          write docs/
-    tools/gen-docs.py --check  exit 1 naming each page that is stale
+    python3 tools/gen-docs.py          write docs/
+    python3 tools/gen-docs.py --check  exit 1 naming each page that is stale
 
 The pages are generated, never edited: the sources are the plugins and
 roles/*/meta/argument_specs.yml. Needs ansible-doc and the collection on
@@ -88,8 +87,8 @@ def return_rows(values, prefix=""):
     rows = []
     for name in sorted(values):
         value = values[name]
-        rows.append("| `%s%s` | %s | %s | %s |" % (prefix, name, value.get("type", ""), cell(value.get("returned", "")),
-                                                  cell(value.get("description"))))
+        rows.append("| `%s%s` | %s | %s | %s |" % (
+            prefix, name, value.get("type", ""), cell(value.get("returned", "")), cell(value.get("description"))))
         rows += return_rows(value.get("contains") or {}, prefix + name + ".")
     return rows
 

@@ -236,7 +236,7 @@ EXEC_VERSIONS = re.compile(r"/node/(?P<node>[^/\s]+)/bin/node\s+\S*/openclaw/(?P
 def version_key(version):
     """Orders OpenClaw (2026.9.6, 2026.9.1-beta.1) and Node versions; a
     pre-release sorts before its release."""
-    release, _, pre = str(version).partition("-")
+    release, dummy, pre = str(version).partition("-")
     numbers = tuple(int(part) if part.isdigit() else 0 for part in release.split("."))
     return numbers, (0, pre) if pre else (1, "")
 
@@ -268,11 +268,11 @@ def upgrade_plan(plan, exec_lines, openclaw, node):
     todo = [agent for agent in present if running[agent["name"]] != target]
     sources = sorted({(running[a["name"]]["openclaw"], running[a["name"]]["node"]) for a in todo})
     if len(sources) > 1:
+        who = ", ".join("%s: OpenClaw %s, Node %s" % (a["name"], running[a["name"]]["openclaw"], running[a["name"]]["node"])
+                        for a in todo)
         raise PlanError("the agents to move run different versions (%s); upgrade.yml moves a fleet from one "
-                        "OpenClaw/Node pair: move them to one first (%s)" % (
-                            ", ".join("%s: OpenClaw %s, Node %s" % (a["name"], running[a["name"]]["openclaw"],
-                                                                     running[a["name"]]["node"]) for a in todo),
-                            "-e fleet_openclaw_version=... -e fleet_node_version=..."))
+                        "OpenClaw/Node pair: move them to one first (-e fleet_openclaw_version=... "
+                        "-e fleet_node_version=...)" % who)
     ordered = ([a for a in todo if a.get("role") != "coordinator"]
                + [a for a in todo if a.get("role") == "coordinator"])
     source = {"openclaw": sources[0][0], "node": sources[0][1]} if sources else None

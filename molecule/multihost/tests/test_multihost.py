@@ -49,7 +49,7 @@ def fingerprint(host):
 
 
 def main_pids_of(host):
-    names = [agent for agent, _ in plan(host.backend.host)]
+    names = [agent for agent, port in plan(host.backend.host)]
     out = host.run("runuser -u openclaw -- env XDG_RUNTIME_DIR=/run/user/%d systemctl --user show -p MainPID %s"
                    % (host.user("openclaw").uid, " ".join(unit(name) for name in names)))
     pids = dict(zip(names, out.stdout.split()))
@@ -60,7 +60,7 @@ def main_pids_of(host):
 def test_each_host_runs_its_own_fleet(hosts):
     for name, host in hosts.items():
         listed = host.run("ls /home/openclaw/.config/systemd/user").stdout.split()
-        expected = sorted(unit(agent) for agent, _ in plan(name))
+        expected = sorted(unit(agent) for agent, port in plan(name))
         assert sorted(u for u in listed if u.startswith("openclaw-gateway-")) == expected, name
         for agent, port in plan(name):
             assert readyz(host, port).get("ready") is True, (name, agent, port)

@@ -1,7 +1,7 @@
 import pytest
 
-from ansible_collections.agentfleet.vps.plugins.module_utils.fleet_plan import (PlanError, running_versions, upgrade_plan,
-                                                                         version_key)
+from ansible_collections.agentfleet.vps.plugins.module_utils.fleet_plan import (
+    PlanError, running_versions, upgrade_plan, version_key)
 
 UNITS = "/home/openclaw/.config/systemd/user/openclaw-gateway-%s.service"
 
