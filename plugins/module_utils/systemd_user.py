@@ -57,6 +57,9 @@ class UserManager:
         return parse_show(out)
 
     def journal(self, unit, lines=30):
+        # The unit's own output, or (+) what the user manager said about it,
+        # e.g. that a start command failed.
         rc, out, err = self._run(["journalctl", "--no-pager", "--output=short-iso", "-n", str(lines),
-                                  "_UID=%d" % self.uid, "_SYSTEMD_USER_UNIT=%s" % unit])
+                                  "_UID=%d" % self.uid, "_SYSTEMD_USER_UNIT=%s" % unit, "+",
+                                  "_UID=%d" % self.uid, "USER_UNIT=%s" % unit])
         return out if rc == 0 else err

@@ -49,6 +49,12 @@ options:
     type: list
     elements: str
     default: []
+  journal_lines:
+    description:
+      - When a start or restart fails, the failure message ends with this many journal lines
+        (the gateway's output and its user manager's messages) of each unit that is not active.
+    type: int
+    default: 30
   stop:
     description:
       - Units to stop and leave enabled, e.g. while their state is copied. Stopped before
@@ -125,6 +131,7 @@ def main():
             restart=dict(type="list", elements="str", default=[]),
             absent=dict(type="list", elements="str", default=[]),
             stop=dict(type="list", elements="str", default=[]),
+            journal_lines=dict(type="int", default=30),
         ),
         supports_check_mode=True,
     )
@@ -141,7 +148,15 @@ def main():
     def run(*args):
         rc, out, err = manager.systemctl(*args)
         if rc != 0:
-            module.fail_json(msg="systemctl --user %s failed: %s" % (" ".join(args), (err or out).strip()))
+            msg = "systemctl --user %s failed: %s" % (" ".join(args), (err or out).strip())
+            if args[0] in ("start", "restart"):
+                # systemctl only points at the journal; the reason is in it.
+                states = manager.show(list(args[1:]))
+                for unit in args[1:]:
+                    if states.get(unit, {}).get("ActiveState") != "active":
+                        msg += "\nlast %d journal lines of %s:\n%s" % (
+                            p["journal_lines"], unit, manager.journal(unit, p["journal_lines"]).rstrip())
+            module.fail_json(msg=msg)
 
     if p["daemon_reload"] and not module.check_mode:
         run("daemon-reload")

@@ -108,3 +108,33 @@ def test_a_unit_stopped_and_present_in_one_call_is_started_again(fake, run_modul
     result = run_module(user_units, {"user": "openclaw", "stop": ["a.service"], "present": ["a.service"]})
     assert actions(systemctl) == [["stop", "a.service"], ["reset-failed", "a.service"], ["start", "a.service"]]
     assert result["started"] == ["a.service"]
+
+
+def test_a_failed_start_ends_with_the_journal_of_the_unit_that_is_down(fake, monkeypatch, run_module):
+    systemctl = fake({"a.service": {"ActiveState": "failed", "UnitFileState": "enabled"},
+                      "b.service": {"ActiveState": "active", "UnitFileState": "enabled"}})
+    real = systemctl.__call__
+
+    def failing_start(argv, environ_update=None, **kwargs):
+        if "start" in argv:
+            systemctl.calls.append(["start"])
+            return 1, "", "Job for a.service failed because the control process exited with error code."
+        return real(argv, environ_update=environ_update, **kwargs)
+    monkeypatch.setattr(user_units.AnsibleModule, "run_command", lambda self, argv, **kw: failing_start(argv, **kw))
+    monkeypatch.setattr(systemd_user.UserManager, "journal", lambda self, unit, lines=30: "%d lines of %s" % (lines, unit))
+    result = run_module(user_units, {"user": "openclaw", "present": ["a.service", "b.service"], "journal_lines": 7})
+    assert result["failed"] is True
+    assert "control process exited" in result["msg"]
+    assert "last 7 journal lines of a.service:\n7 lines of a.service" in result["msg"]
+    assert "b.service" not in result["msg"].split("failed:", 1)[1]
+
+
+def test_the_journal_holds_the_units_output_and_its_managers_messages(monkeypatch):
+    calls = []
+    monkeypatch.setattr(systemd_user.pwd, "getpwnam",
+                        lambda name: pwd.struct_passwd((name, "x", 1000, 1000, "", "/home/" + name, "/bin/sh")))
+    manager = systemd_user.UserManager(lambda argv, **kw: calls.append(argv) or (0, "lines", ""), "openclaw")
+    assert manager.journal("a.service", 5) == "lines"
+    assert calls[0][calls[0].index("-n") + 1] == "5"
+    assert "_SYSTEMD_USER_UNIT=a.service" in calls[0] and "USER_UNIT=a.service" in calls[0]
+    assert calls[0].index("+") > calls[0].index("_SYSTEMD_USER_UNIT=a.service")
