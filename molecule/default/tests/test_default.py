@@ -3,7 +3,8 @@
 import json
 
 import pytest
-from fleet_checks import FLEET_USER, HOME, agent_names, readyz, unit, unit_props
+import yaml
+from fleet_checks import FLEET_USER, HOME, ROOT, agent_names, readyz, unit, unit_props, user_systemctl
 
 PREFIX = "/opt/agentfleet"
 OPENCLAW_VERSION = "2026.9.6"
@@ -103,6 +104,23 @@ def test_ports_listening_and_ready(host):
     for name, port in ports.items():
         assert host.socket(f"tcp://127.0.0.1:{port}").is_listening, name
         assert readyz(host, port).get("ready") is True, name
+
+
+def test_first_starts_came_in_groups_each_after_the_last_was_ready(host):
+    with open(ROOT / "roles/agents/defaults/main.yml", encoding="utf-8") as handle:
+        size = yaml.safe_load(handle)["agents_start_batch"]
+    names = agent_names()
+    assert len(names) > size, "the fleet must be larger than one group for this check"
+    entered = {}
+    for name in names:
+        out = user_systemctl(host, "show", "-p", "ActiveEnterTimestampMonotonic", unit(name)).stdout
+        entered[name] = int(out.strip().split("=", 1)[1])
+    groups = [names[i:i + size] for i in range(0, len(names), size)]
+    for earlier, later in zip(groups, groups[1:]):
+        # A gateway needs seconds to answer /readyz; one systemctl start of
+        # every unit would put all of them within a fraction of a second.
+        gap = min(entered[n] for n in later) - max(entered[n] for n in earlier)
+        assert gap > 1_000_000, f"{later} entered active {gap} us after {earlier}: {entered}"
 
 
 def test_watchdog_scheduled_by_default_and_sees_a_healthy_fleet(host):

@@ -82,6 +82,8 @@ CASES = {
     "audit-repository-of-unknown-agent": ({"oversight_repositories": {"ghost": [{"path": "/srv/app"}]},
                                            "oversight_ci_command": "true"},
                                           ["oversight_repositories names agents ghost", "present: coordinator, coder"]),
+    "start-batch-zero": ({"agents_start_batch": 0},
+                         ["agents_start_batch=0 must be 1 or more"]),
     "watchdog-interval-out-of-range": ({"watchdog_interval": 90},
                                        ["watchdog_interval=90 (whole minutes, 1 to 60)"]),
     "watchdog-llm-without-model": ({"watchdog_llm_url": "http://127.0.0.1:9/v1"},
