@@ -76,10 +76,10 @@ def run_playbook(*extra, verbosity=None, playbook="site.yml"):
     """ansible-playbook playbooks/<playbook> against this scenario's
     instance, on the controller, with the JSON callback so results can be
     inspected."""
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     # No extra callbacks (e.g. profile_tasks from the caller's shell): they
     # would print around the JSON document.
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CALLBACKS_ENABLED="",
-               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
     argv = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(ROOT / "playbooks" / playbook),
             *extra]
     if verbosity:
