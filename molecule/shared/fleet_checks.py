@@ -51,6 +51,12 @@ def unit_props(host, name):
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
+def started_at(host, name):
+    """When the unit last entered active, in microseconds of the monotonic clock."""
+    out = user_systemctl(host, "show", "-p", "ActiveEnterTimestampMonotonic", unit(name)).stdout
+    return int(out.strip().split("=", 1)[1])
+
+
 def main_pids(host):
     return {name: unit_props(host, name)["MainPID"] for name in agent_names()}
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import yaml
-from fleet_checks import FLEET_USER, HOME, ROOT, agent_names, readyz, unit, unit_props, user_systemctl
+from fleet_checks import FLEET_USER, HOME, ROOT, agent_names, readyz, started_at, unit, unit_props
 
 PREFIX = "/opt/agentfleet"
 OPENCLAW_VERSION = "2026.9.6"
@@ -111,10 +111,7 @@ def test_first_starts_came_in_groups_each_after_the_last_was_ready(host):
         size = yaml.safe_load(handle)["agents_start_batch"]
     names = agent_names()
     assert len(names) > size, "the fleet must be larger than one group for this check"
-    entered = {}
-    for name in names:
-        out = user_systemctl(host, "show", "-p", "ActiveEnterTimestampMonotonic", unit(name)).stdout
-        entered[name] = int(out.strip().split("=", 1)[1])
+    entered = {name: started_at(host, name) for name in names}
     groups = [names[i:i + size] for i in range(0, len(names), size)]
     for earlier, later in zip(groups, groups[1:]):
         # A gateway needs seconds to answer /readyz; one systemctl start of

@@ -13,7 +13,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 
 from fleet_checks import (HOME, ROOT, agent_names, fleet_agents, readyz, run_playbook, task_results,  # noqa: E402
-                          unit, unit_props, user_systemctl)
+                          started_at, unit, unit_props, user_systemctl)
 
 OLD = "2026.9.5"
 with open(ROOT / "roles/runtime/defaults/main.yml", encoding="utf-8") as handle:
@@ -46,11 +46,6 @@ def assert_fleet_on(host, version):
     for name, port in ports().items():
         assert running(host, name) == ({version}, {version}, {version}), name
         assert readyz(host, port).get("ready") is True, name
-
-
-def started_at(host, name):
-    out = user_systemctl(host, "show", "-p", "ActiveEnterTimestampMonotonic", unit(name)).stdout
-    return int(out.strip().split("=", 1)[1])
 
 
 def pids(host):
