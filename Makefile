@@ -1,6 +1,7 @@
 # agentfleet.vps: every target prepares what it needs and is safe to re-run.
 #   make demo   deploy the default fleet into the local target container
 #   make test   lint, sanity, unit, build, generated files and every molecule scenario
+#   make loop SCENARIO=name   the fast loop while developing a role: lint, unit, one scenario
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -12,8 +13,8 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 LOCAL_INVENTORY := inventories/local
 
-.PHONY: help demo test lint sanity unit build generated molecule bench clean distclean \
-        venv docker image local-target docs changelog ee
+.PHONY: help demo test loop lint sanity unit build generated molecule bench clean distclean \
+        venv docker image test-images local-target docs changelog ee
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -25,7 +26,14 @@ docker: ## install docker.io and start dockerd when needed
 	@tools/ensure-docker.sh
 
 image: docker ## build agentfleet/bookworm-systemd:local (reused when its recipe is unchanged)
-	@tools/build-base-image.sh
+	@tools/build-base-image.sh bookworm
+
+# Debian 13 for molecule/multihost's SSH host; Node.js and OpenClaw baked
+# into agentfleet/bookworm-runtime:local for the scenarios that do not test
+# the install itself. Each is reused while its recipe is unchanged.
+test-images: venv image ## build the images molecule starts from (Debian 12 and 13, Debian 12 with the runtime)
+	@tools/build-base-image.sh trixie
+	@tools/build-runtime-image.sh
 
 local-target: image ## create or reuse the agentfleet-local container
 	@tools/local-target.sh up
@@ -34,13 +42,13 @@ demo: venv local-target ## deploy the default fleet into agentfleet-local and sh
 	ansible-playbook -i $(LOCAL_INVENTORY) playbooks/site.yml
 	ansible-playbook -i $(LOCAL_INVENTORY) playbooks/status.yml
 
-test: ## run every test, stopping at the first failure
+test: ## run every test, stopping at the first failure; ends with where the time went
+	@tools/run-tests.sh
+
+loop: venv test-images ## fast loop for role work: lint, unit and one scenario (SCENARIO=small_fleet)
 	@$(MAKE) --no-print-directory lint
-	@$(MAKE) --no-print-directory sanity
 	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory build
-	@$(MAKE) --no-print-directory generated
-	@$(MAKE) --no-print-directory molecule
+	@$(MAKE) --no-print-directory molecule SCENARIO=$(or $(SCENARIO),small_fleet)
 
 # ansible-lint installs this collection into $ANSIBLE_HOME/collections; a
 # per-checkout ANSIBLE_HOME keeps another checkout's copy from shadowing it.
@@ -65,14 +73,16 @@ docs: venv ## regenerate docs/ from the modules' DOCUMENTATION and the roles' ar
 
 changelog: venv ## fold changelogs/fragments into changelogs/changelog.yaml and CHANGELOG.md
 	antsibull-changelog lint
+	version=$$(python3 -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])'); \
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/collections antsibull-changelog release --update-existing --use-ansible-doc \
-	  --version $$(python3 -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])')
+	  --version "$$version" --date "$$(python3 tools/changelog-date.py "$$version")"
 
 ee: build ## execution environment build context in context/ (ansible-builder create)
 	ansible-builder create -f execution-environment.yml -c context --output-filename Containerfile
 
-molecule: venv image ## every molecule scenario
-	molecule test --all
+molecule: venv test-images ## every molecule scenario one after the other, or one: SCENARIO=name
+	@tools/ensure-ssh-client.sh
+	molecule test $(if $(SCENARIO),-s $(SCENARIO),--all)
 
 bench: venv local-target ## benchmarks under bench/
 	@bench/run.sh
@@ -84,4 +94,4 @@ clean: ## remove build output, the local target and molecule containers
 
 distclean: clean ## also remove .venv and the base image
 	rm -rf $(VENV)
-	-docker image rm agentfleet/bookworm-systemd:local
+	-docker image rm agentfleet/bookworm-runtime:local agentfleet/bookworm-systemd:local agentfleet/trixie-systemd:local

@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# Builds agentfleet/bookworm-systemd:local with debootstrap + docker import
-# (no registry is reachable here). The image carries a label with a hash of
+# Builds agentfleet/<suite>-systemd:local (suite: bookworm = Debian 12,
+# the default, or trixie = Debian 13) with debootstrap + docker import (no
+# registry is reachable here). The image carries a label with a hash of
 # its recipe; a matching image is reused, a stale one is rebuilt.
+#   build-base-image.sh [bookworm|trixie]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 . "$here/lib.sh"
 
-image="${AGENTFLEET_BASE_IMAGE:-agentfleet/bookworm-systemd:local}"
+suite="${1:-bookworm}"
+case "$suite" in
+  bookworm|trixie) ;;
+  *) die "build-base-image.sh: suite '$suite' is not supported; use bookworm (Debian 12) or trixie (Debian 13)." ;;
+esac
+image="agentfleet/$suite-systemd:local"
+[ "$suite" != bookworm ] || image="${AGENTFLEET_BASE_IMAGE:-$image}"
 mirror="${AGENTFLEET_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-recipe_dir="$root/images/bookworm-systemd"
+recipe_dir="$root/images/debian-systemd"
 host_ca=/etc/ssl/certs/ca-certificates.crt
 
 [ -r "$host_ca" ] || die "The build host has no CA bundle at $host_ca; install ca-certificates."
 
-recipe_hash="$(cat "$recipe_dir/packages" "$recipe_dir/customize.sh" "$host_ca" "$0" \
+recipe_hash="$( (echo "$suite"; cat "$recipe_dir/packages" "$recipe_dir/customize.sh" "$host_ca" "$0") \
   | sha256sum | cut -c1-16)"
 
 current="$(docker image inspect -f '{{ index .Config.Labels "agentfleet.recipe" }}' "$image" 2>/dev/null || true)"
@@ -40,9 +48,9 @@ cleanup() {
 trap cleanup EXIT
 
 pkgs="$(grep -v '^#' "$recipe_dir/packages" | xargs | tr ' ' ,)"
-debootstrap --variant=minbase --include="$pkgs" bookworm "$rootfs" "$mirror" \
+debootstrap --variant=minbase --include="$pkgs" "$suite" "$rootfs" "$mirror" \
   >"$work/debootstrap.log" 2>&1 \
-  || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap of bookworm from $mirror failed (log above)."; }
+  || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap of $suite from $mirror failed (log above)."; }
 
 install -m 0644 "$host_ca" "$rootfs/usr/local/share/ca-certificates/agentfleet-build-host.crt"
 install -m 0755 "$recipe_dir/customize.sh" "$rootfs/tmp/customize.sh"

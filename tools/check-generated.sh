@@ -16,13 +16,15 @@ python3 tools/gen-docs.py --check
 
 antsibull-changelog lint
 version="$(python3 -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])')"
+# The recorded date, not today's: the check must give the same answer on any day.
+date="$(python3 tools/changelog-date.py "$version")"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 copy="$work/ansible_collections/agentfleet/vps"
 mkdir -p "$copy"
 cp -a galaxy.yml CHANGELOG.md changelogs meta plugins roles playbooks "$copy/"
 (cd "$copy" && ANSIBLE_COLLECTIONS_PATH="$work" \
-  antsibull-changelog release --version "$version" --update-existing --use-ansible-doc >"$work/release.log" 2>&1) \
+  antsibull-changelog release --version "$version" --date "$date" --update-existing --use-ansible-doc >"$work/release.log" 2>&1) \
   || { cat "$work/release.log" >&2; die "antsibull-changelog release failed in a copy of the collection"; }
 for file in CHANGELOG.md changelogs/changelog.yaml; do
   diff -u "$file" "$copy/$file" >&2 || die "$file is stale: a fragment in changelogs/fragments is not in it; run make changelog and commit."

@@ -40,7 +40,9 @@ def test_model_edit_restarts_only_that_agent(host):
     for agent in agents:
         if agent["name"] == "reviewer":
             agent["model"]["primary"] = "anthropic/claude-opus-4-5"
-    result = run_playbook("-e", json.dumps({"fleet_agents": agents}))
+    # The agents role alone (every role's checks still run): the other
+    # roles have nothing to do with a model edit.
+    result = run_playbook("--tags", "agents", "-e", json.dumps({"fleet_agents": agents}))
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
 
     written = task_results(result.stdout, "Write every agent's files, validating each changed openclaw.json first")
@@ -61,7 +63,7 @@ def test_model_edit_restarts_only_that_agent(host):
     assert sum(s["changed"] for s in stats.values()) == 3
 
     # Back to the inventory as committed, for the tests that follow.
-    result = run_playbook()
+    result = run_playbook("--tags", "agents")
     assert result.returncode == 0, result.stdout[-5000:]
 
 
@@ -84,7 +86,7 @@ def test_secrets_never_in_verbose_output(host):
     assert len(secrets) == 3 + len(agent_names())
     leaked = sorted(s for s in secrets if s in output)
     assert not leaked, f"{len(leaked)} secret value(s) appear in the -vvv output"
-    result = run_playbook()
+    result = run_playbook("--tags", "agents")
     assert result.returncode == 0, result.stdout[-5000:]
 
 
@@ -102,13 +104,13 @@ def test_unclaimed_units_are_reported_and_absent_agents_removed(host):
     assert wait_until(lambda: all_ready(host), timeout=300)
     before = main_pids(host)
     without_qa = [a for a in fleet_agents() if a["name"] != "qa"]
-    result = run_playbook("-e", json.dumps({"fleet_agents": without_qa}))
+    result = run_playbook("--tags", "agents", "-e", json.dumps({"fleet_agents": without_qa}))
     assert result.returncode == 0, result.stdout[-5000:]
     assert "openclaw-gateway-qa.service is not claimed by any fleet_agents entry" in result.stdout
     assert unit_props(host, "qa")["ActiveState"] == "active"  # reported, not touched
 
     removed = without_qa + [{"name": "qa", "state": "absent", "purge": True}]
-    result = run_playbook("-e", json.dumps({"fleet_agents": removed}))
+    result = run_playbook("--tags", "agents", "-e", json.dumps({"fleet_agents": removed}))
     assert result.returncode == 0, result.stdout[-5000:]
     assert unit_props(host, "qa")["ActiveState"] == "inactive"
     assert not host.file(f"{HOME}/.config/systemd/user/openclaw-gateway-qa.service").exists

@@ -88,3 +88,14 @@ def test_bad_value_for_host_one_stops_the_rollout(hosts, tmp_path):
     stats = json.loads(preview.stdout)["stats"]
     assert set(stats) == {HOSTS[1]} and stats[HOSTS[1]]["changed"] > 0, stats
     assert fingerprint(hosts[HOSTS[1]]) == before[HOSTS[1]]
+
+
+def test_host_two_is_debian_13_reached_over_ssh(hosts):
+    two = hosts[HOSTS[1]]
+    assert two.file("/etc/os-release").contains('^VERSION_ID="13"')
+    # This test's own commands arrive as the login user, through sudo.
+    assert two.run("printenv SUDO_USER").stdout.strip() == "admin"
+    logins = two.run("journalctl -u ssh.service --no-pager -o cat").stdout
+    assert "Accepted publickey for admin" in logins
+    one = hosts[HOSTS[0]]
+    assert one.file("/etc/os-release").contains('^VERSION_ID="12"')

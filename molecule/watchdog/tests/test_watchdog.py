@@ -223,7 +223,7 @@ def test_an_allowed_script_runs_sandboxed(host, llm):
 
 
 def test_cron_fires_the_watchdog(host, llm):
-    deployed = run_playbook("-e", "watchdog_enabled=true", "-e", "watchdog_interval=1")
+    deployed = run_playbook("--tags", "watchdog", "-e", "watchdog_enabled=true", "-e", "watchdog_interval=1")
     assert deployed.returncode == 0, deployed.stdout[-3000:]
     assert "*/1 * * * * /opt/agentfleet/bin/agentfleet-watchdog --trigger cron" in host.run_test(
         "crontab -l -u openclaw").stdout

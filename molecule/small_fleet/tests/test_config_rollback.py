@@ -143,7 +143,7 @@ def broken_inventory_config(host):
 
 
 def test_the_agents_role_rolls_back_its_own_bad_write(host, broken_inventory_config):
-    proc = run_playbook("-e", broken_inventory_config)
+    proc = run_playbook("--tags", "agents", "-e", broken_inventory_config)
     assert proc.returncode != 0
     result = task_results(proc.stdout, "Wait until every gateway answers /readyz")
     assert result["rolled_back"][AGENT]["recovered"] is True

@@ -1,4 +1,4 @@
-"""The config_rollback scenario's checks use the helpers in molecule/shared."""
+"""The small_fleet scenario's checks use the helpers in molecule/shared."""
 
 import sys
 from pathlib import Path

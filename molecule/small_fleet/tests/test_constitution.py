@@ -62,7 +62,7 @@ def test_text_outside_the_block_survives_two_runs(host):
     path = f"{workspace(host, 'coder')}/AGENTS.md"
     host.run(f"printf '\\n## My own notes\\nKeep the build green.\\n' >> {path}")
     for _run in range(2):
-        proc = run_playbook()
+        proc = run_playbook("--tags", "constitution")
         assert proc.returncode == 0, proc.stdout[-3000:]
     text = host.file(path).content_string
     assert text.count(BEGIN) == 1
@@ -81,7 +81,7 @@ def test_two_violations_and_a_role_amendment(host):
 
 
 def test_a_site_run_keeps_the_amendment_and_the_same_entry_is_not_recorded_twice(host):
-    proc = run_playbook()
+    proc = run_playbook("--tags", "constitution")
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert all(stats["changed"] == 0 for stats in json.loads(proc.stdout)["stats"].values())
     for name in ("coder", "reviewer"):
@@ -102,7 +102,7 @@ def test_a_vague_violation_is_refused_and_nothing_written(host):
 def test_an_oversized_constitution_fails_before_any_file_changes(host):
     before = ours(host)
     huge = [{"id": "XX", "title": "Everything", "text": "Always read every rule twice. " * 800}]
-    proc = run_playbook("-e", json.dumps({"constitution_extra_articles": huge}))
+    proc = run_playbook("--tags", "constitution", "-e", json.dumps({"constitution_extra_articles": huge}))
     assert proc.returncode != 0
     assert "over the bootstrap limit of 20000" in proc.stdout
     assert ours(host) == before
@@ -112,6 +112,6 @@ def test_a_hand_edited_handoff_is_kept(host):
     path = f"{workspace(host, 'coder')}/HANDOFF.md"
     host.run(f"printf '# HANDOFF\\n\\n## Current state\\nLogin fix merged, CI run 81 green.\\n' > {path}")
     before = host.file(path).content
-    proc = run_playbook()
+    proc = run_playbook("--tags", "constitution")
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert host.file(path).content == before

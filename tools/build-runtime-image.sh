@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Builds agentfleet/bookworm-runtime:local: the base image plus the pinned
+# Node.js, npm and OpenClaw, installed by the runtime role itself
+# (images/runtime/install.yml). Most molecule scenarios start from it so
+# they do not each unpack a 650 MB OpenClaw; molecule/upgrade and the
+# Debian 13 host of molecule/multihost start from a base image and prove
+# the install from scratch. The image is keyed like the base image: a label
+# holds a hash of the base image, the pinned versions and the install code;
+# a matching image is reused, a stale one is rebuilt.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+. "$here/lib.sh"
+cd "$root"
+
+base="agentfleet/bookworm-systemd:local"
+image="agentfleet/bookworm-runtime:local"
+builder="agentfleet-build-runtime"
+# The settings molecule deploys with (the extra CA file among them), so the
+# image holds the same files a scenario's converge would write.
+settings=inventories/local/group_vars/fleet.yml
+
+base_id="$(docker image inspect -f '{{ .Id }}' "$base" 2>/dev/null)" \
+  || die "base image $base is missing: run make image first."
+versions="$(python3 - <<'PY'
+import yaml
+d = yaml.safe_load(open("roles/runtime/defaults/main.yml"))
+print(d["fleet_node_version"], d["runtime_npm_version"], d["fleet_openclaw_version"])
+PY
+)"
+key="$( (echo "$base_id $versions"; cat images/runtime/install.yml roles/runtime/tasks/node.yml \
+  roles/runtime/tasks/openclaw.yml roles/runtime/vars/main.yml roles/runtime/defaults/main.yml \
+  roles/runtime/templates/*.j2 "$settings" "$0") | sha256sum | cut -c1-16)"
+
+current="$(docker image inspect -f '{{ index .Config.Labels "agentfleet.recipe" }}' "$image" 2>/dev/null || true)"
+if [ "$current" = "$key" ]; then
+  say "runtime image $image is up to date (node, npm, openclaw: $versions; recipe $key): reusing it"
+  exit 0
+fi
+if [ -z "$current" ]; then
+  say "runtime image $image is missing: building it (node, npm, openclaw: $versions; recipe $key)"
+else
+  say "runtime image $image was built from recipe $current, recipe is now $key: rebuilding it ($versions)"
+fi
+
+docker rm -f "$builder" >/dev/null 2>&1 || true
+trap 'docker rm -f "$builder" >/dev/null 2>&1 || true' EXIT
+mkdir -p .cache/npm
+# No systemd needed to unpack files; npm's cache is shared with molecule.
+docker run --detach --name "$builder" --volume "$root/.cache/npm:/root/.npm" \
+  "$base" sleep infinity >/dev/null
+log="$(mktemp /tmp/agentfleet-runtime-image.XXXXXX.log)"
+ANSIBLE_COLLECTIONS_PATH="$root/collections" ansible-playbook -i "$builder," \
+  -e ansible_connection=community.docker.docker -e "@$settings" images/runtime/install.yml >"$log" 2>&1 \
+  || { tail -n 40 "$log" >&2; die "installing the runtime into $image failed (log: $log)."; }
+# The cache is a mount, not part of the image.
+docker exec "$builder" rm -rf /tmp/* /root/.npm/_logs 2>/dev/null || true
+docker commit --change 'CMD ["/lib/systemd/systemd"]' \
+  --change "LABEL agentfleet.recipe=$key" "$builder" "$image" >/dev/null
+rm -f "$log"
+say "built $image (recipe $key)"

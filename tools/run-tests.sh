@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# make test: every stage in order, stopping at the first failure, then a
+# table of where the time went (setup, each stage, each molecule scenario).
+#   MOLECULE_JOBS=N   molecule scenarios run N at a time (default 2); each
+#                     scenario's output is printed whole when it ends.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+. "$here/lib.sh"
+cd "$root"
+
+jobs="${MOLECULE_JOBS:-2}"
+[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "MOLECULE_JOBS=$jobs must be a positive number."
+logs="$(mktemp -d /tmp/agentfleet-test.XXXXXX)"
+names=() secs=() results=()
+suite_start=$SECONDS
+
+record() { names+=("$1"); secs+=("$2"); results+=("$3"); }
+
+table() {
+  local i total=$((SECONDS - suite_start))
+  printf '\n==> where the time of make test went\n'
+  printf '  %-28s %7s  %s\n' stage seconds result
+  for i in "${!names[@]}"; do
+    printf '  %-28s %7d  %s\n' "${names[$i]}" "${secs[$i]}" "${results[$i]}"
+  done
+  printf '  %-28s %7d\n' "total (wall clock)" "$total"
+}
+
+finish() {
+  table
+  rm -rf "$logs"
+  [ "$1" -eq 0 ] || printf '\nERROR: make test failed in %s (output above).\n' "$2" >&2
+  exit "$1"
+}
+
+stage() {
+  local name="$1" start=$SECONDS
+  shift
+  if "$@"; then
+    record "$name" $((SECONDS - start)) passed
+  else
+    record "$name" $((SECONDS - start)) FAILED
+    finish 1 "$name"
+  fi
+}
+
+setup() { make --no-print-directory venv test-images && tools/ensure-ssh-client.sh; }
+stage setup setup
+for name in lint sanity unit build generated; do
+  stage "$name" make --no-print-directory "$name"
+done
+
+# Longest first, so the last lane to finish does not start late.
+order=(default upgrade multihost watchdog oversight small_fleet preflight)
+scenarios=()
+for name in "${order[@]}"; do
+  [ -f "molecule/$name/molecule.yml" ] && scenarios+=("$name")
+done
+for file in molecule/*/molecule.yml; do
+  name="$(basename "$(dirname "$file")")"
+  [[ " ${scenarios[*]} " == *" $name "* ]] || scenarios+=("$name")
+done
+
+declare -A pid_of started
+failed=""
+reap() {
+  local name pid rc
+  for name in "${!pid_of[@]}"; do
+    pid="${pid_of[$name]}"
+    kill -0 "$pid" 2>/dev/null && continue
+    wait "$pid"
+    rc=$?
+    unset "pid_of[$name]"
+    printf '\n==> molecule scenario %s (%d s, rc=%d)\n' "$name" $((SECONDS - started[$name])) "$rc"
+    cat "$logs/$name.log"
+    if [ "$rc" -eq 0 ]; then
+      record "molecule $name" $((SECONDS - started[$name])) passed
+    else
+      record "molecule $name" $((SECONDS - started[$name])) FAILED
+      failed="${failed:+$failed, }$name"
+    fi
+  done
+}
+
+say "molecule: ${#scenarios[@]} scenarios, $jobs at a time: ${scenarios[*]}"
+for name in "${scenarios[@]}"; do
+  while [ "${#pid_of[@]}" -ge "$jobs" ]; do
+    sleep 2
+    reap
+  done
+  [ -z "$failed" ] || break
+  started[$name]=$SECONDS
+  molecule test -s "$name" >"$logs/$name.log" 2>&1 &
+  pid_of[$name]=$!
+done
+while [ "${#pid_of[@]}" -gt 0 ]; do
+  sleep 2
+  reap
+done
+[ -z "$failed" ] || finish 1 "molecule $failed"
+finish 0 ""
