@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 LOCAL_INVENTORY := inventories/local
 
 .PHONY: help demo test loop lint sanity unit build generated molecule bench clean distclean \
-        venv docker image test-images local-target docs changelog ee
+        venv docker image test-images ssh-client local-target docs changelog ee
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -80,8 +80,10 @@ changelog: venv ## fold changelogs/fragments into changelogs/changelog.yaml and 
 ee: build ## execution environment build context in context/ (ansible-builder create)
 	ansible-builder create -f execution-environment.yml -c context --output-filename Containerfile
 
-molecule: venv test-images ## every molecule scenario one after the other, or one: SCENARIO=name
+ssh-client: # molecule/multihost reaches a host over SSH
 	@tools/ensure-ssh-client.sh
+
+molecule: venv test-images ssh-client ## every molecule scenario one after the other, or one: SCENARIO=name
 	molecule test $(if $(SCENARIO),-s $(SCENARIO),--all)
 
 bench: venv local-target ## benchmarks under bench/

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Prints the release date the changelog already records for a version, or
 today's date for a version it does not know yet.
 

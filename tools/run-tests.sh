@@ -7,7 +7,7 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 . "$here/lib.sh"
-cd "$root"
+cd "$root" || exit 1
 
 jobs="${MOLECULE_JOBS:-2}"
 [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "MOLECULE_JOBS=$jobs must be a positive number."
@@ -45,8 +45,7 @@ stage() {
   fi
 }
 
-setup() { make --no-print-directory venv test-images && tools/ensure-ssh-client.sh; }
-stage setup setup
+stage setup make --no-print-directory venv test-images ssh-client
 for name in lint sanity unit build generated; do
   stage "$name" make --no-print-directory "$name"
 done
