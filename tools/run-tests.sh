@@ -3,7 +3,7 @@
 # table of where the time went (setup, each stage, each molecule scenario).
 #   MOLECULE_JOBS=N   molecule scenarios run N at a time (default 2); each
 #                     scenario's output is printed whole when it ends.
-set -uo pipefail
+set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 . "$here/lib.sh"
@@ -54,27 +54,28 @@ done
 order=(default upgrade multihost watchdog oversight small_fleet preflight)
 scenarios=()
 for name in "${order[@]}"; do
-  [ -f "molecule/$name/molecule.yml" ] && scenarios+=("$name")
+  if [ -f "molecule/$name/molecule.yml" ]; then scenarios+=("$name"); fi
 done
 for file in molecule/*/molecule.yml; do
   name="$(basename "$(dirname "$file")")"
   [[ " ${scenarios[*]} " == *" $name "* ]] || scenarios+=("$name")
 done
 
-declare -A pid_of started
-failed=""
+declare -A pid_of=() started=()
+failed="" passed=0
 reap() {
   local name pid rc
   for name in "${!pid_of[@]}"; do
     pid="${pid_of[$name]}"
-    kill -0 "$pid" 2>/dev/null && continue
-    wait "$pid"
-    rc=$?
+    if kill -0 "$pid" 2>/dev/null; then continue; fi
+    rc=0
+    wait "$pid" || rc=$?
     unset "pid_of[$name]"
     printf '\n==> molecule scenario %s (%d s, rc=%d)\n' "$name" $((SECONDS - started[$name])) "$rc"
     cat "$logs/$name.log"
     if [ "$rc" -eq 0 ]; then
       record "molecule $name" $((SECONDS - started[$name])) passed
+      passed=$((passed + 1))
     else
       record "molecule $name" $((SECONDS - started[$name])) FAILED
       failed="${failed:+$failed, }$name"
@@ -98,4 +99,6 @@ while [ "${#pid_of[@]}" -gt 0 ]; do
   reap
 done
 [ -z "$failed" ] || finish 1 "molecule $failed"
+# Only a run in which every scenario reported success passes.
+[ "$passed" -eq "${#scenarios[@]}" ] || finish 1 "molecule ($passed of ${#scenarios[@]} scenarios passed)"
 finish 0 ""
