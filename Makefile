@@ -31,9 +31,8 @@ image: docker ## build agentfleet/bookworm-systemd:local (reused when its recipe
 # Debian 13 for molecule/multihost's SSH host; Node.js and OpenClaw baked
 # into agentfleet/bookworm-runtime:local for the scenarios that do not test
 # the install itself. Each is reused while its recipe is unchanged.
-test-images: venv image ## build the images molecule starts from (Debian 12 and 13, Debian 12 with the runtime)
-	@tools/build-base-image.sh trixie
-	@tools/build-runtime-image.sh
+test-images: venv docker ## build the images molecule starts from (Debian 12 and 13, Debian 12 with the runtime)
+	@tools/build-test-images.sh
 
 local-target: image ## create or reuse the agentfleet-local container
 	@tools/local-target.sh up

@@ -1,15 +1,21 @@
 """Every bad inventory fails before anything on the host changes.
 
 The instance is fresh (no converge): the service user, /opt/agentfleet and
-the package lists do not exist or are untouched. After each failing run,
+the package lists do not exist or are untouched. After the failing runs,
 nothing under the watched trees may be newer than a marker written before
-the run, and the host must still have no service user.
+them, and the host must still have no service user.
+
+The cases only read the host, so they run side by side (a few at a time)
+once, before the first test; each test then checks its own run. The case
+with a listener of another program runs alone: its port would be seen by
+every other case's port check.
 """
 
 import copy
 import json
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -91,32 +97,51 @@ CASES = {
 }
 
 
+ALONE = "port-used-on-host"
+
+
 @pytest.fixture(scope="module", autouse=True)
 def fresh_host(host):
     assert not host.user("openclaw").exists, "the preflight scenario needs a host that was never converged"
     assert not host.file("/opt/agentfleet").exists
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input_fails_before_the_host_changes(host, case):
-    extra_vars, expected = CASES[case]
-    listener = None
-    if case == "port-used-on-host":
-        # Something that is not ours listens inside coder's range.
-        listener = host.run("setsid python3 -m http.server 19050 --bind 127.0.0.1 >/dev/null 2>&1 & "
-                            "for i in $(seq 50); do ss -Htln | grep -q ':19050 ' && exit 0; sleep 0.1; done; exit 1")
-        assert listener.rc == 0
+@pytest.fixture(scope="module")
+def side_by_side(host):
+    """The runs of every case but ALONE, and what changed on the host
+    while they ran."""
+    names = [name for name in sorted(CASES) if name != ALONE]
+    host.run(f"touch {MARKER}; sleep 1")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = dict(zip(names, pool.map(lambda name: run_site(CASES[name][0]), names)))
+    return results, changed_since_marker(host)
+
+
+def run_alone(host, extra_vars):
+    # Something that is not ours listens inside coder's range.
+    listener = host.run("setsid python3 -m http.server 19050 --bind 127.0.0.1 >/dev/null 2>&1 & "
+                        "for i in $(seq 50); do ss -Htln | grep -q ':19050 ' && exit 0; sleep 0.1; done; exit 1")
+    assert listener.rc == 0
     host.run(f"touch {MARKER}; sleep 1")
     try:
         result = run_site(extra_vars)
     finally:
-        if listener is not None:
-            host.run("pkill -f 'http.server 19050'")
+        host.run("pkill -f 'http.server 19050'")
+    return result, changed_since_marker(host)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_fails_before_the_host_changes(host, side_by_side, case):
+    extra_vars, expected = CASES[case]
+    if case == ALONE:
+        result, changed = run_alone(host, extra_vars)
+    else:
+        result, changed = side_by_side[0][case], side_by_side[1]
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
     for text in expected:
         assert text in output, f"{text!r} not in:\n{output[-3000:]}"
-    assert changed_since_marker(host) == []
+    assert changed == []
     assert not host.user("openclaw").exists
     assert not host.file("/opt/agentfleet").exists
 
