@@ -44,10 +44,10 @@ demo: venv local-target ## deploy the default fleet into agentfleet-local and sh
 test: ## run every test, stopping at the first failure; ends with where the time went
 	@tools/run-tests.sh
 
-loop: venv test-images ## fast loop for role work: lint, unit and one scenario (SCENARIO=small_fleet)
+loop: venv test-images ## fast loop for role work: lint, unit and one scenario (SCENARIO=oversight)
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory molecule SCENARIO=$(or $(SCENARIO),small_fleet)
+	@$(MAKE) --no-print-directory molecule SCENARIO=$(or $(SCENARIO),oversight)
 
 # ansible-lint installs this collection into $ANSIBLE_HOME/collections; a
 # per-checkout ANSIBLE_HOME keeps another checkout's copy from shadowing it.
