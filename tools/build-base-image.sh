@@ -25,14 +25,8 @@ host_ca=/etc/ssl/certs/ca-certificates.crt
 recipe_hash="$( (echo "$suite"; cat "$recipe_dir/packages" "$recipe_dir/customize.sh" "$host_ca" "$0") \
   | sha256sum | cut -c1-16)"
 
-current="$(docker image inspect -f '{{ index .Config.Labels "agentfleet.recipe" }}' "$image" 2>/dev/null || true)"
-if [ "$current" = "$recipe_hash" ]; then
-  say "base image $image is up to date (recipe $recipe_hash): reusing it"
+if image_is_current "$image" "$recipe_hash" "base image ($suite)"; then
   exit 0
-elif [ -z "$current" ]; then
-  say "base image $image is missing: building it (recipe $recipe_hash, takes a few minutes)"
-else
-  say "base image $image was built from recipe $current, recipe is now $recipe_hash: rebuilding"
 fi
 
 ensure_debs debootstrap

@@ -32,15 +32,9 @@ key="$( (echo "$base_id $versions"; cat images/runtime/install.yml roles/runtime
   roles/runtime/tasks/openclaw.yml roles/runtime/vars/main.yml roles/runtime/defaults/main.yml \
   roles/runtime/templates/*.j2 "$settings" "$0") | sha256sum | cut -c1-16)"
 
-current="$(docker image inspect -f '{{ index .Config.Labels "agentfleet.recipe" }}' "$image" 2>/dev/null || true)"
-if [ "$current" = "$key" ]; then
-  say "runtime image $image is up to date (node, npm, openclaw: $versions; recipe $key): reusing it"
+say "runtime image: node, npm, openclaw $versions"
+if image_is_current "$image" "$key" "runtime image"; then
   exit 0
-fi
-if [ -z "$current" ]; then
-  say "runtime image $image is missing: building it (node, npm, openclaw: $versions; recipe $key)"
-else
-  say "runtime image $image was built from recipe $current, recipe is now $key: rebuilding it ($versions)"
 fi
 
 docker rm -f "$builder" >/dev/null 2>&1 || true

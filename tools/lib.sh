@@ -21,3 +21,20 @@ ensure_debs() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || die "apt-get install ${missing[*]} failed."
 }
+
+# True when IMAGE carries the label agentfleet.recipe=KEY, i.e. was built
+# from the recipe the caller hashed; says so, or says what will be built.
+#   image_is_current IMAGE KEY "base image"
+image_is_current() {
+  local image="$1" key="$2" what="$3" current
+  current="$(docker image inspect -f '{{ index .Config.Labels "agentfleet.recipe" }}' "$image" 2>/dev/null || true)"
+  if [ "$current" = "$key" ]; then
+    say "$what $image is up to date (recipe $key): reusing it"
+    return 0
+  elif [ -z "$current" ]; then
+    say "$what $image is missing: building it (recipe $key)"
+  else
+    say "$what $image was built from recipe $current, recipe is now $key: rebuilding it"
+  fi
+  return 1
+}
