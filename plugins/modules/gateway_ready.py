@@ -21,6 +21,11 @@ description:
     back on its C(last-good) config the way M(agentfleet.vps.config_change) does - under
     the file's lock, with a backup and a change log line - restarted and waited for again;
     the task still fails and says so.
+  - With O(start_retries), a gateway whose unit has failed for good while being waited for
+    (systemd does not restart it) is started again, at most that many times, within the same
+    timeout. OpenClaw exits with status 78 when its startup state migration gives up, which a
+    busy machine can cause on a first start or after an upgrade; the next start usually completes
+    it. A config OpenClaw rejects fails again on each start, so it still ends in O(rollback).
 author:
   - agentfleet.vps developers (@agentfleet)
 options:
@@ -53,6 +58,10 @@ options:
     description: Put a gateway that is not ready back on its C(last-good) config, when it has one.
     type: bool
     default: false
+  start_retries:
+    description: Times a gateway whose unit failed while being waited for is started again.
+    type: int
+    default: 0
   timeout:
     description: Seconds to wait for all gateways together.
     type: int
@@ -66,7 +75,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Waits and reports; moves no C(last-good) copy and rolls nothing back.
+    details: Waits and reports; moves no C(last-good) copy, starts nothing again and rolls nothing back.
   diff_mode:
     support: none
 """
@@ -94,6 +103,11 @@ gateways:
       port: 19000
       ready: true
       detail: '{"ready":true,"failing":[]}'
+restarted:
+  description: Agents whose failed unit was started again (O(start_retries)), with how many times.
+  returned: always
+  type: dict
+  sample: {coder: 1}
 last_good_moved:
   description: Agents whose C(last-good) config copy moved to their current config.
   returned: always
@@ -122,12 +136,41 @@ def probe(port):
     return txn.probe("http://127.0.0.1:%d/readyz" % port, body=READY)
 
 
-def wait_for(port, deadline):
+POLL_SECONDS = 2
+# Unit state is read every few polls: it is a systemctl call per gateway.
+UNIT_CHECK_POLLS = 5
+
+
+def wait_for(port, deadline, revive=None):
+    """(ready, detail) once /readyz says ready or the deadline passes.
+    revive() is called every few polls while not ready."""
     ready, detail = probe(port)
+    polls = 0
     while not ready and time.monotonic() < deadline:
-        time.sleep(2)
+        time.sleep(POLL_SECONDS)
+        polls += 1
+        if revive and polls % UNIT_CHECK_POLLS == 0:
+            revive()
         ready, detail = probe(port)
     return ready, detail
+
+
+class Reviver:
+    """Starts a gateway's unit again when it has failed for good, at most
+    `retries` times: systemd leaves a unit failed on exit status 78, which
+    OpenClaw also uses when its startup migration gives up."""
+
+    def __init__(self, manager, unit, retries):
+        self.manager, self.unit, self.left, self.done = manager, unit, retries, 0
+
+    def __call__(self):
+        if self.left <= 0:
+            return
+        state = self.manager.show([self.unit]).get(self.unit, {})
+        if state.get("ActiveState") == "failed":
+            self.left -= 1
+            self.done += 1
+            self.manager.restart(self.unit, "start")
 
 
 def roll_back(module, manager, gateway):
@@ -163,15 +206,20 @@ def main():
                 config=dict(type="path"),
             )),
             rollback=dict(type="bool", default=False),
+            start_retries=dict(type="int", default=0),
             timeout=dict(type="int", default=240),
             journal_lines=dict(type="int", default=30),
         ),
         supports_check_mode=True,
     )
     gateways = module.params["gateways"]
+    manager = UserManager(module.run_command, module.params["user"])
+    retries = 0 if module.check_mode else module.params["start_retries"]
+    revivers = [Reviver(manager, g["unit"], retries) if retries > 0 else None for g in gateways]
     deadline = time.monotonic() + module.params["timeout"]
     with ThreadPoolExecutor(max_workers=max(1, len(gateways))) as pool:
-        answers = list(pool.map(lambda g: wait_for(g["port"], deadline), gateways))
+        answers = list(pool.map(lambda g, r: wait_for(g["port"], deadline, r), gateways, revivers))
+    restarted = {g["name"]: r.done for g, r in zip(gateways, revivers) if r and r.done}
 
     results = [dict(name=g["name"], port=g["port"], ready=ready, detail=detail)
                for g, (ready, detail) in zip(gateways, answers)]
@@ -185,13 +233,15 @@ def main():
                     if current is not None and store.promote(current):
                         moved.append(gateway["name"])
     failed = [(g, r) for g, r in zip(gateways, results) if not r["ready"]]
+    changed = bool(moved or restarted)
     if failed:
-        manager = UserManager(module.run_command, module.params["user"])
         parts = []
         for gateway, result in failed:
             part = "agent '%s' (port %d, %s) is not ready after %d s: %s\nlast %d journal lines:\n%s" % (
                 gateway["name"], gateway["port"], gateway["unit"], module.params["timeout"], result["detail"],
                 module.params["journal_lines"], manager.journal(gateway["unit"], module.params["journal_lines"]))
+            if gateway["name"] in restarted:
+                part += "\n(its unit had failed and was started again %d time(s))" % restarted[gateway["name"]]
             if module.params["rollback"] and gateway["config"] and not module.check_mode:
                 outcome = roll_back(module, manager, gateway)
                 if outcome:
@@ -200,9 +250,10 @@ def main():
                         txn.ConfigStore(gateway["config"]).last_good_path,
                         "ready again" if outcome["recovered"] else "NOT ready on that one either")
             parts.append(part)
-        module.fail_json(msg="\n\n".join(parts), gateways=results, changed=bool(moved or rolled),
-                         last_good_moved=moved, rolled_back=rolled)
-    module.exit_json(changed=bool(moved), gateways=results, last_good_moved=moved, rolled_back=rolled)
+        module.fail_json(msg="\n\n".join(parts), gateways=results, changed=changed or bool(rolled),
+                         last_good_moved=moved, rolled_back=rolled, restarted=restarted)
+    module.exit_json(changed=changed, gateways=results, last_good_moved=moved, rolled_back=rolled,
+                     restarted=restarted)
 
 
 if __name__ == "__main__":

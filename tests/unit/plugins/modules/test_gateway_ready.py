@@ -42,11 +42,11 @@ def gateway(config, monkeypatch):
     server.server_close()
 
 
-def call(run_module, me, config, gateway, **extra):
+def call(run_module, me, config, gateway, check_mode=False, **extra):
     args = {"user": me, "timeout": 2, "gateways": [
         {"name": "coder", "port": gateway["port"], "unit": "openclaw-gateway-coder.service", "config": str(config)}]}
     args.update(extra)
-    return run_module(gateway_ready, args)
+    return run_module(gateway_ready, args, check_mode=check_mode)
 
 
 def test_ready_gateway_moves_last_good_once(run_module, me, config, gateway):
@@ -78,3 +78,53 @@ def test_without_rollback_a_not_ready_gateway_only_fails(run_module, me, config,
     assert result["failed"] and result["rolled_back"] == {} and gateway["restarts"] == []
     assert "journal of openclaw-gateway-coder.service" in result["msg"]
     assert b"custom" in config.read_bytes()
+
+
+@pytest.fixture
+def failed_once(monkeypatch):
+    """A gateway whose first start failed for good (exit 78): its unit is
+    'failed' and /readyz never answers until the unit is started again."""
+    calls, started = [], threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if started.is_set() else 503)
+            self.end_headers()
+            self.wfile.write(json.dumps({"ready": started.is_set()}).encode())
+
+        def log_message(self, *args):
+            pass
+
+    def systemctl(self, *args):
+        calls.append(args)
+        if args[0] == "start":
+            started.set()
+        if args[0] == "show":
+            state = "active" if started.is_set() else "failed"
+            return 0, "Id=%s\nActiveState=%s\n" % (args[-1], state), ""
+        return 0, "", ""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(UserManager, "systemctl", systemctl)
+    monkeypatch.setattr(UserManager, "journal", lambda self, unit, lines=30: "exit status 78")
+    monkeypatch.setattr(gateway_ready, "POLL_SECONDS", 0.01)
+    yield {"port": server.server_port, "calls": calls}
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_failed_unit_is_started_again_only_with_start_retries(run_module, me, config, failed_once, retries):
+    result = call(run_module, me, config, failed_once, start_retries=retries, timeout=3)
+    starts = [c for c in failed_once["calls"] if c[0] == "start"]
+    if retries:
+        assert not result.get("failed") and result["restarted"] == {"coder": 1}
+        assert starts == [("start", "openclaw-gateway-coder.service")]
+    else:
+        assert result["failed"] and result["restarted"] == {} and starts == []
+        assert "exit status 78" in result["msg"]
+
+
+def test_check_mode_starts_nothing_again(run_module, me, config, failed_once):
+    result = call(run_module, me, config, failed_once, start_retries=1, timeout=1, check_mode=True)
+    assert result["failed"] and [c for c in failed_once["calls"] if c[0] != "show"] == []
