@@ -1,19 +1,16 @@
 #!/usr/bin/env bash
 # make test: every stage in order, stopping at the first failure, then a
 # table of where the time went (setup, each stage, each molecule scenario).
-#   MOLECULE_JOBS=N   molecule scenarios run N at a time (default 1); each
-#                     scenario's output is printed whole when it ends.
-# Two at a time fits make test into 30 minutes on 2 cores, but one of three
-# such runs lost a gateway's first start: OpenClaw refused a state migration
-# ("step-refused", exit 78) while the other scenario's gateways took the
-# CPU. One at a time stays the default until first starts survive that.
+#   MOLECULE_JOBS=N   molecule scenarios run N at a time (default 2, which
+#                     fits 2 cores: each lane is mostly waiting on gateways);
+#                     each scenario's output is printed whole when it ends.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 . "$here/lib.sh"
 cd "$root" || exit 1
 
-jobs="${MOLECULE_JOBS:-1}"
+jobs="${MOLECULE_JOBS:-2}"
 [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "MOLECULE_JOBS=$jobs must be a positive number."
 logs="$(mktemp -d /tmp/agentfleet-test.XXXXXX)"
 names=() secs=() results=()
