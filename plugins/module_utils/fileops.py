@@ -21,6 +21,7 @@ import errno
 import fcntl
 import os
 import secrets
+import shutil
 import stat
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -92,15 +93,141 @@ def _write_all(fd, data):
         view = view[os.write(fd, view):]
 
 
-def read_bytes(path):
-    """Content of the regular file at path, or None when it does not exist."""
+def read_bytes(path, limit=None, tail=False):
+    """Content of the regular file at path, or None when it does not exist.
+    With limit, at most that many bytes: the first ones, or with tail the
+    last ones (an agent's file can be as large as its disk)."""
     try:
         with _parent(path) as (dir_fd, name):
-            fd, _info = _open_file(dir_fd, name, os.O_RDONLY, 0, path)
+            fd, info = _open_file(dir_fd, name, os.O_RDONLY, 0, path)
     except FileNotFoundError:
         return None
     with os.fdopen(fd, "rb") as handle:
-        return handle.read()
+        if limit is None:
+            return handle.read()
+        if tail and info.st_size > limit:
+            handle.seek(info.st_size - limit)
+        return handle.read(limit)
+
+
+def lstat(path):
+    """stat of path itself (a symlink is not followed), or None when missing."""
+    try:
+        with _parent(path) as (dir_fd, name):
+            return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def owner(path):
+    """(uid, gid) of path, or of its directory while path does not exist."""
+    info = lstat(path)
+    if info is None:
+        dir_fd = open_dir(os.path.dirname(path))
+        try:
+            info = os.fstat(dir_fd)
+        finally:
+            os.close(dir_fd)
+    return info.st_uid, info.st_gid
+
+
+def listdir(path):
+    """Names in the directory at path; [] when it does not exist."""
+    try:
+        fd = open_dir(path)
+    except FileNotFoundError:
+        return []
+    try:
+        return os.listdir(fd)
+    finally:
+        os.close(fd)
+
+
+def makedirs(path, mode=0o755, uid=-1, gid=-1):
+    """Create the missing directories of path, each with mode and owner set
+    on its descriptor; existing ones are left as they are (a symlink among
+    them is refused). The paths created, outermost first."""
+    created, fd = [], os.open("/", _DIR_FLAGS)
+    try:
+        walked = ""
+        for part in _parts(path):
+            walked += "/" + part
+            try:
+                os.mkdir(part, 0o700, dir_fd=fd)
+                made = True
+            except FileExistsError:
+                made = False
+            try:
+                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise UnsafePath(exc.errno, "not a plain directory (a symlink?): %s" % part, path) from None
+                raise
+            os.close(fd)
+            fd = next_fd
+            if made:
+                if uid != -1 or gid != -1:
+                    os.fchown(fd, uid, gid)
+                os.fchmod(fd, mode)
+                created.append(walked)
+    finally:
+        os.close(fd)
+    return created
+
+
+def set_meta(path, mode, uid=-1, gid=-1):
+    """Mode and owner of the directory or regular file at path, set on its
+    descriptor; True when either changed."""
+    with _parent(path) as (dir_fd, name):
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        except NotADirectoryError:
+            fd, _info = _open_file(dir_fd, name, os.O_RDONLY, 0, path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UnsafePath(exc.errno, "is a symlink", path) from None
+            raise
+        try:
+            info = os.fstat(fd)
+            changed = False
+            if (uid != -1 and info.st_uid != uid) or (gid != -1 and info.st_gid != gid):
+                os.fchown(fd, uid, gid)
+                changed = True
+            if stat.S_IMODE(info.st_mode) != mode:
+                os.fchmod(fd, mode)
+                changed = True
+            return changed
+        finally:
+            os.close(fd)
+
+
+def remove(path):
+    """Remove the file, symlink or whole directory tree at path without
+    following any symlink in or under it; False when there was nothing."""
+    try:
+        with _parent(path) as (dir_fd, name):
+            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(name, dir_fd=dir_fd)
+            else:
+                os.unlink(name, dir_fd=dir_fd)
+            return True
+    except FileNotFoundError:
+        return False
+
+
+def files_under(top):
+    """(path, stat) of every regular file under the directory top, no
+    symlink followed; nothing when top does not exist."""
+    try:
+        with _parent(top) as (dir_fd, name):
+            for base, _dirs, names, base_fd in os.fwalk(name, dir_fd=dir_fd, follow_symlinks=False):
+                for entry in names:
+                    info = os.stat(entry, dir_fd=base_fd, follow_symlinks=False)
+                    if stat.S_ISREG(info.st_mode):
+                        yield os.path.join(os.path.dirname(top), base, entry), info
+    except FileNotFoundError:
+        return
 
 
 def write_atomic(path, data, mode=0o644, uid=-1, gid=-1):
@@ -125,6 +252,23 @@ def write_atomic(path, data, mode=0o644, uid=-1, gid=-1):
                 os.unlink(tmp, dir_fd=dir_fd)
             raise
         os.fsync(dir_fd)
+
+
+def write_if_changed(path, data, mode=0o644, uid=-1, gid=-1, check_mode=False):
+    """write_atomic unless path already is a regular file holding data (a
+    symlink or hard link there is replaced, never followed); True when it
+    changed or, in check mode, would."""
+    try:
+        current = read_bytes(path)
+    except UnsafePath:
+        current = None
+    if current == data:
+        info = lstat(path)
+        if stat.S_IMODE(info.st_mode) == mode and uid in (-1, info.st_uid) and gid in (-1, info.st_gid):
+            return False
+    if not check_mode:
+        write_atomic(path, data, mode, uid, gid)
+    return True
 
 
 def append_line(path, text, mode=0o600, uid=-1, gid=-1):

@@ -43,6 +43,12 @@ OPERATIONS = {
     "write": lambda path: fileops.write_atomic(path, b"evil\n", 0o644, 65534, 65534),
     "append": lambda path: fileops.append_line(path, "evil\n", 0o600, 65534, 65534),
     "lock": lambda path: fileops.lock(path).__enter__(),
+    "makedirs": lambda path: fileops.makedirs(path + ".d", 0o755, 65534, 65534),
+    "set_meta": lambda path: fileops.set_meta(path, 0o777, 65534, 65534),
+    "write_if_changed": lambda path: fileops.write_if_changed(path, b"evil\n", 0o644, 65534, 65534),
+    "remove": fileops.remove,
+    "listdir": lambda path: fileops.listdir(os.path.dirname(path)),
+    "lstat": fileops.lstat,
 }
 
 
@@ -63,7 +69,7 @@ def test_a_symlinked_directory_at_any_component_is_refused(tree, component, oper
     assert snapshot(tree / "root") == before
 
 
-@pytest.mark.parametrize("operation", ["read", "append", "lock"])
+@pytest.mark.parametrize("operation", ["read", "append", "lock", "set_meta"])
 @pytest.mark.parametrize("make_link", [os.symlink, os.link], ids=["symlink", "hard-link"])
 def test_a_linked_file_is_refused(tree, make_link, operation):
     # The agent puts a link to root's file where root reads or appends.
@@ -157,3 +163,58 @@ def test_missing_file_reads_as_none_and_relative_paths_are_refused(tree):
         fileops.read_bytes("home/agent/state/config.json")
     with pytest.raises(fileops.UnsafePath):
         fileops.read_bytes(str(tree / "home/agent/../agent/state/config.json"))
+
+
+def test_makedirs_sets_owner_and_mode_only_on_what_it_creates(tree):
+    made = fileops.makedirs(str(tree / "home/agent/state/a/b"), 0o750, os.getuid(), os.getgid())
+    assert made == [str(tree / "home/agent/state/a"), str(tree / "home/agent/state/a/b")]
+    assert stat.S_IMODE(os.stat(tree / "home/agent/state/a/b").st_mode) == 0o750
+    assert fileops.makedirs(str(tree / "home/agent/state/a/b")) == []
+
+
+def test_remove_takes_a_symlink_away_and_leaves_its_target(tree):
+    # A state directory the agent replaced by a link to root's directory:
+    # removing "the state directory" must not empty root's.
+    state = tree / "home/agent/state"
+    state.rename(tree / "moved")
+    os.symlink(tree / "root", state)
+    before = snapshot(tree / "root")
+    assert fileops.remove(str(state)) is True
+    assert not os.path.lexists(state) and snapshot(tree / "root") == before
+    assert fileops.remove(str(state)) is False
+
+
+def test_remove_of_a_tree_does_not_follow_links_inside_it(tree):
+    os.symlink(tree / "root", tree / "home/agent/state/escape")
+    before = snapshot(tree / "root")
+    fileops.remove(str(tree / "home/agent"))
+    assert not (tree / "home/agent").exists() and snapshot(tree / "root") == before
+
+
+def test_files_under_lists_regular_files_without_following_links(tree):
+    os.symlink(tree / "root", tree / "home/agent/state/escape")
+    os.symlink(tree / "root/shadow", tree / "home/agent/state/shadow")
+    found = sorted(path for path, _info in fileops.files_under(str(tree / "home/agent")))
+    assert found == [str(tree / "home/agent/state/config.json"), str(tree / "home/agent/state/log.jsonl")]
+    assert list(fileops.files_under(str(tree / "nowhere"))) == []
+
+
+def test_reads_can_be_bounded_from_either_end(tree):
+    path = str(tree / "home/agent/state/config.json")
+    assert fileops.read_bytes(path, limit=4) == b'{"a"'
+    assert fileops.read_bytes(path, limit=4, tail=True) == b' 1}\n'
+
+
+def test_write_if_changed_compares_content_mode_and_owner(tree):
+    path = str(tree / "home/agent/state/config.json")
+    os.chmod(path, 0o600)
+    assert fileops.write_if_changed(path, b'{"a": 1}\n', 0o600) is False
+    assert fileops.write_if_changed(path, b'{"a": 1}\n', 0o640, check_mode=True) is True
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert fileops.write_if_changed(path, b'{"a": 1}\n', 0o640) is True
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+
+
+def test_owner_of_a_missing_file_is_its_directory_s(tree):
+    info = os.stat(tree / "home/agent/state")
+    assert fileops.owner(str(tree / "home/agent/state/new")) == (info.st_uid, info.st_gid)
