@@ -67,40 +67,49 @@ def fleet_env_files(plan, agents, fleet_credentials, home):
     return result
 
 
-def fleet_gateway_probe(entry, home=None):
+def fleet_gateway_probe(entry, home=None, store=None):
     """gateway_ready entry of one planned agent; with the service user's
-    home, also its openclaw.json, whose last good copy readiness moves."""
+    home, also its openclaw.json, whose last good copy (in store/NAME)
+    readiness moves."""
     probe = {"name": entry["name"], "port": entry["port"], "unit": fleet_plan.unit_name(entry["name"])}
     if home:
         probe["config"] = "%s/.openclaw-%s/openclaw.json" % (home, entry["name"])
+    if store:
+        probe["store"] = "%s/%s" % (store, entry["name"])
     return probe
 
 
 def fleet_workspaces(agents, home):
-    """constitution_files entries of every present agent: its openclaw.json
-    and the workspace the agents role gives it (the config's own
-    agents.defaults.workspace wins on the host)."""
+    """constitution_files entries of every present agent: workspace and
+    bootstrap limits as the inventory plans them (agents.defaults of its
+    config), never as the agent may have rewritten them on the host."""
     result = []
     for agent in agents:
         if agent.get("state", "present") != "present":
             continue
         state_dir = "%s/.openclaw-%s" % (home, agent["name"])
-        workspace = ((agent.get("config") or {}).get("agents") or {}).get("defaults", {}).get("workspace")
-        result.append({"name": agent["name"], "role": agent.get("role", "specialist"),
-                       "config": state_dir + "/openclaw.json", "workspace": workspace or state_dir + "/workspace"})
+        defaults = ((agent.get("config") or {}).get("agents") or {}).get("defaults") or {}
+        entry = {"name": agent["name"], "role": agent.get("role", "specialist"),
+                 "workspace": defaults.get("workspace") or state_dir + "/workspace"}
+        for key, limit in (("max_chars", "bootstrapMaxChars"), ("total_max_chars", "bootstrapTotalMaxChars")):
+            if defaults.get(limit):
+                entry[key] = defaults[limit]
+        result.append(entry)
     return result
 
 
-def fleet_audit_agents(plan, agents, home):
+def fleet_audit_agents(plan, agents, home, store=None):
     """The oversight audit's view of every present planned agent: its unit,
-    port, state dir, openclaw.json and workspace."""
+    port, state dir, openclaw.json, workspace and config store."""
     workspaces = {w["name"]: w for w in fleet_workspaces(agents, home)}
     result = []
     for entry in plan:
         if entry.get("state", "present") != "present" or entry["name"] not in workspaces:
             continue
+        state_dir = "%s/.openclaw-%s" % (home, entry["name"])
         result.append(dict(workspaces[entry["name"]], port=entry["port"], unit=fleet_plan.unit_name(entry["name"]),
-                           state_dir="%s/.openclaw-%s" % (home, entry["name"])))
+                           state_dir=state_dir, config=state_dir + "/openclaw.json",
+                           store_dir="%s/%s" % (store, entry["name"]) if store else None))
     return result
 
 

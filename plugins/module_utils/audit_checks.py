@@ -23,7 +23,7 @@ import urllib.request
 from ansible_collections.agentfleet.vps.plugins.module_utils import endpoints
 from ansible_collections.agentfleet.vps.plugins.module_utils.config_txn import checksum
 from ansible_collections.agentfleet.vps.plugins.module_utils.constitution import BLOCK_RE, HANDOFF
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_bytes
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, fleet_plan
 
 SEVERITIES = ("info", "warning", "critical")
 RULES = {
@@ -65,8 +65,26 @@ def finding(rule, agent, summary, evidence, subject=""):
             "summary": summary, "evidence": evidence}
 
 
+# An agent's file stands where an agent can write: read at most this much
+# of it, and never through a link (fileops).
+MAX_AGENT_FILE = 4 * 1024 * 1024
+# A link or hard link where a regular file belongs checksums as this.
+NOT_A_FILE = "not-a-regular-file"
+
+
+def read_agent_file(path, limit=MAX_AGENT_FILE):
+    """(bytes or None when missing, None) or (None, why it was not read)."""
+    try:
+        return fileops.read_bytes(path, limit=limit), None
+    except fileops.UnsafePath as exc:
+        return None, "not read: %s (%s)" % (exc.strerror, path)
+    except OSError as exc:
+        return None, "not read: %s" % exc
+
+
 def sha256_of(path):
-    return checksum(read_bytes(path))
+    data, problem = read_agent_file(path)
+    return NOT_A_FILE if problem else checksum(data)
 
 
 def parse_time(text):
@@ -105,14 +123,15 @@ def check_alive(agents, units, health, restarts_before):
 
 # ----------------------------------------------------------- config drift
 
-def known_good(config_path):
+def known_good(config_path, store_dir=None):
     """Checksums the collection wrote or verified for a config: its
-    last-good copy and the last applied/restored entry of changes.jsonl."""
-    backups = os.path.join(os.path.dirname(config_path), "config-backups")
+    last-good copy and the last applied/restored entry of changes.jsonl,
+    both in its store (root's; config-backups/ beside it by default)."""
+    backups = store_dir or os.path.join(os.path.dirname(config_path), "config-backups")
     name = os.path.basename(config_path)
-    known = {sha256_of(os.path.join(backups, name + ".last-good"))}
+    known = {checksum(fileops.read_bytes(os.path.join(backups, name + ".last-good")))}
     # Newest first: the log only grows, the answer is near its end.
-    lines = (read_bytes(os.path.join(backups, "changes.jsonl")) or b"").decode("utf-8", "replace").splitlines()
+    lines = (fileops.read_bytes(os.path.join(backups, "changes.jsonl")) or b"").decode("utf-8", "replace").splitlines()
     for line in reversed(lines):
         if '"applied"' not in line and '"restored"' not in line:
             continue
@@ -130,7 +149,7 @@ def check_config_drift(agents):
     findings = []
     for agent in agents:
         live = sha256_of(agent["config"])
-        known = known_good(agent["config"])
+        known = known_good(agent["config"], agent.get("store_dir"))
         if live is None or not known or live in known:
             continue
         findings.append(finding("config-drift", agent["name"], "%s changed outside config_change (checksum %s, "
@@ -143,27 +162,30 @@ def check_config_drift(agents):
 
 def _mtime_iso(path):
     try:
-        return datetime.datetime.fromtimestamp(os.stat(path).st_mtime, datetime.timezone.utc).isoformat()
+        info = fileops.lstat(path)
     except OSError:
         return None
+    return datetime.datetime.fromtimestamp(info.st_mtime, datetime.timezone.utc).isoformat() if info else None
 
 
 # ----------------------------------------------------------- constitution
 
 def check_constitution(agents, state_dir):
     findings = []
+    if not state_dir:
+        return findings
     for agent in agents:
-        record = read_bytes(os.path.join(state_dir, "rendered", agent["name"] + ".json"))
+        record = fileops.read_bytes(os.path.join(state_dir, "rendered", agent["name"] + ".json"))
         if record is None:
             continue
         for path, expected in sorted(json.loads(record).get("files", {}).items()):
-            data = read_bytes(path)
+            data, problem = read_agent_file(path)
             if data is not None and os.path.basename(path) == "AGENTS.md":
                 block = BLOCK_RE.search(data.decode("utf-8", "replace"))
                 data = block.group(0).encode("utf-8") if block else b""
-            actual = checksum(data)
+            actual = NOT_A_FILE if problem else checksum(data)
             if actual != expected:
-                what = "is missing" if data is None else (
+                what = problem if problem else "is missing" if data is None else (
                     "lost its constitution block" if not data else "differs from what the deploy rendered")
                 findings.append(finding("constitution-tampered", agent["name"], "%s %s" % (path, what), {
                     "file": path, "checksum": actual, "rendered": expected, "modified": _mtime_iso(path)},
@@ -173,8 +195,22 @@ def check_constitution(agents, state_dir):
 
 # ------------------------------------------------------------- pushes / CI
 
-def git(path, *args):
-    proc = subprocess.run(["git", "-C", path] + list(args), capture_output=True, text=True, check=False)
+# The repository is the agent's: git runs as the agent's user (root would
+# run whatever the repository's config asks for), reads no system config,
+# and has a deadline.
+GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"}
+GIT_TIMEOUT = 60
+
+
+def git(path, *args, user=None):
+    argv = ["git", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-C", path] + list(args)
+    if user:
+        argv = ["runuser", "-u", user, "--"] + argv
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=GIT_TIMEOUT,
+                              env=dict(os.environ, **GIT_ENV))
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return 124, "", str(exc)
     return proc.returncode, proc.stdout.strip(), proc.stderr.strip()
 
 
@@ -204,15 +240,16 @@ def ci_status(repo, sha, agent, ci, token=None):
     return "error", "no CI source: set oversight_ci_command or the repository's github"
 
 
-def check_pushes(repositories, seen_before, since, ci, token=None):
+def check_pushes(repositories, seen_before, since, ci, token=None, user=None):
     """Commits that reached each tracked branch since the last audit (on the
-    first audit: committed within the window). Returns (findings, seen now)."""
+    first audit: committed within the window), git run as user. Returns
+    (findings, seen now)."""
     findings, seen = [], {}
     for agent, repos in sorted(repositories.items()):
         for repo in repos:
             branch = repo.get("branch", "origin/main")
             ident = "%s:%s" % (repo["path"], branch)
-            rc, head, err = git(repo["path"], "rev-parse", "--verify", "-q", branch + "^{commit}")
+            rc, head, err = git(repo["path"], "rev-parse", "--verify", "-q", branch + "^{commit}", user=user)
             if rc != 0:
                 findings.append(finding("push-without-green-ci", agent, "cannot read %s in %s: %s" % (
                     branch, repo["path"], err or "no such branch"), {"repo": repo["path"], "branch": branch},
@@ -223,13 +260,13 @@ def check_pushes(repositories, seen_before, since, ci, token=None):
             if before == head:
                 continue
             if before:
-                rc, out, _err = git(repo["path"], "rev-list", "--max-count=50", "%s..%s" % (before, head))
+                rc, out, _err = git(repo["path"], "rev-list", "--max-count=50", "%s..%s" % (before, head), user=user)
             else:
-                rc, out, _err = git(repo["path"], "rev-list", "--max-count=50", "--since=@%d" % int(since), head)
+                rc, out, _err = git(repo["path"], "rev-list", "--max-count=50", "--since=@%d" % int(since), head, user=user)
             for sha in out.split() if rc == 0 else []:
                 state, detail = ci_status(repo, sha, agent, ci, token)
                 if state != "success":
-                    _rc, subject, _e = git(repo["path"], "log", "-1", "--format=%s", sha)
+                    _rc, subject, _e = git(repo["path"], "log", "-1", "--format=%s", sha, user=user)
                     findings.append(finding("push-without-green-ci", agent, "%s reached %s in %s with CI %s" % (
                         sha[:12], branch, repo["path"], state), {
                         "repo": repo["path"], "branch": branch, "commit": sha, "subject": subject,
@@ -241,16 +278,20 @@ def check_pushes(repositories, seen_before, since, ci, token=None):
 
 def read_new_bytes(path, offsets):
     """Whole lines appended to path since the recorded offset (the whole
-    file when it was rotated or is new); updates offsets[path]."""
+    file when it was rotated or is new), at most MAX_AGENT_FILE of them per
+    audit; updates offsets[path]."""
     try:
-        st = os.stat(path)
+        st = fileops.lstat(path)
     except OSError:
+        return b""
+    if st is None:
         return b""
     known = offsets.get(path) or {}
     start = known.get("offset", 0) if known.get("inode") == st.st_ino and known.get("offset", 0) <= st.st_size else 0
-    with open(path, "rb") as handle:
-        handle.seek(start)
-        data = handle.read()
+    try:
+        data, _info = fileops.read_range(path, start, MAX_AGENT_FILE)
+    except OSError:
+        return b""
     end = data.rfind(b"\n") + 1
     offsets[path] = {"inode": st.st_ino, "offset": start + end}
     return data[:end]
@@ -273,7 +314,7 @@ def candidate_lines(data):
 def gateway_log_files(log_dir, agent, since, now):
     day, files = since.date(), []
     while day <= now.date():
-        files.append(os.path.join(log_dir, "openclaw-%s-%s.log" % (agent, day.isoformat())))
+        files.append(os.path.join(log_dir, fleet_plan.log_file_name(agent, day.isoformat())))
         day += datetime.timedelta(days=1)
     return files
 
@@ -326,14 +367,13 @@ def handoff_sections(text):
 def last_activity(state_dir):
     """mtime of the agent's newest session store file (its sessions), or None."""
     newest = None
-    agents_dir = os.path.join(state_dir, "agents")
-    for root, _dirs, files in os.walk(agents_dir):
-        for name in files:
+    try:
+        for path, info in fileops.files_under(os.path.join(state_dir, "agents")):
+            name = os.path.basename(path)
             if ".sqlite" in name or name.endswith(".jsonl"):
-                try:
-                    newest = max(newest or 0, os.stat(os.path.join(root, name)).st_mtime)
-                except OSError:
-                    pass
+                newest = max(newest or 0, info.st_mtime)
+    except OSError:
+        pass
     return newest
 
 
@@ -344,9 +384,10 @@ def check_handoff(agents, max_age_hours):
     findings = []
     for agent in agents:
         path = os.path.join(agent["workspace"], "HANDOFF.md")
-        data = read_bytes(path)
+        data, problem = read_agent_file(path)
         if data is None:
-            findings.append(finding("handoff-stale", agent["name"], "%s is missing" % path, {"file": path}))
+            findings.append(finding("handoff-stale", agent["name"], "%s %s" % (path, problem or "is missing"),
+                                    {"file": path}))
             continue
         text = data.decode("utf-8", "replace")
         problems = []
@@ -355,7 +396,7 @@ def check_handoff(agents, max_age_hours):
             if empty:
                 problems.append("empty sections: %s" % ", ".join(empty))
         active = last_activity(agent["state_dir"])
-        behind = (active - os.stat(path).st_mtime) / 3600.0 if active else 0
+        behind = (active - fileops.lstat(path).st_mtime) / 3600.0 if active else 0
         if behind > max_age_hours:
             problems.append("not updated for %.1f h of session activity (limit %s h)" % (behind, max_age_hours))
         if problems:
@@ -368,7 +409,9 @@ def check_handoff(agents, max_age_hours):
 
 def check_incidents(path, since):
     findings = []
-    for line in (read_bytes(path) or b"").decode("utf-8", "replace").splitlines():
+    if not path:
+        return findings
+    for line in (fileops.read_bytes(path) or b"").decode("utf-8", "replace").splitlines():
         try:
             incident = json.loads(line)
         except ValueError:

@@ -19,27 +19,24 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import errno
-import fcntl
-import functools
-import glob
 import hashlib
 import json
 import os
 import re
 import shlex
 import shutil
+import stat
 import tempfile
 import time
 import urllib.error
 import urllib.request
 
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import append_line, canonical_json, read_bytes
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, netio
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import canonical_json
 
 SECRET_KEY = re.compile(r"(token|secret|password|passwd|api_?key|apikey|private_?key|authorization|cookie|credential)",
                         re.IGNORECASE)
 MASK = "********"
-TEMP_MARK = ".agentfleet-tmp-"
 
 
 class ChangeError(Exception):
@@ -186,18 +183,11 @@ def command_errors(run_command, command, data, basename):
 
 # ------------------------------------------------------------------- health
 
-@functools.lru_cache(maxsize=None)
-def _direct_opener():
-    """One opener without proxies for every probe: building one loads the
-    system CA bundle, which costs more than probing a local port."""
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
 def probe(url, status=(200,), body=None, timeout=5):
     """(healthy, detail) of one request to url right now."""
     request = urllib.request.Request(url, headers={"User-Agent": "agentfleet"})
     try:
-        with _direct_opener().open(request, timeout=timeout) as response:
+        with netio.open_url(request, timeout, proxies=False) as response:
             code, text = response.status, response.read(4096).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         code, text = exc.code, exc.read(4096).decode("utf-8", "replace")
@@ -230,162 +220,121 @@ def _stamp():
 
 
 class ConfigStore:
-    """One config file and what sits beside it in backup_dir:
-    <name>.<UTC time>.bak backups (newest N kept), <name>.last-good,
-    <name>.lock and changes.jsonl."""
+    """One config file and its store: <name>.<UTC time>.bak backups (newest
+    N kept), <name>.last-good, <name>.lock and changes.jsonl in store_dir.
 
-    def __init__(self, path, backup_dir=None, keep=10, mode=0o600):
+    The file may sit in a directory its agent can write; the store should
+    not (the roles put it under /var/lib/agentfleet, root only), or the
+    agent could forge the baseline the drift check compares against. Every
+    access goes through fileops, so no symlink is followed either side."""
+
+    def __init__(self, path, store_dir=None, keep=10, mode=0o600):
         self.mode = mode  # of a file this store creates; an existing file keeps its own
         self.path = os.path.abspath(path)
         self.name = os.path.basename(self.path)
         self.dir = os.path.dirname(self.path)
-        self.backup_dir = backup_dir or os.path.join(self.dir, "config-backups")
+        self.backup_dir = os.path.abspath(store_dir or os.path.join(self.dir, "config-backups"))
         self.keep = keep
         self.last_good_path = os.path.join(self.backup_dir, self.name + ".last-good")
         self.log_path = os.path.join(self.backup_dir, "changes.jsonl")
         self.lock_path = os.path.join(self.backup_dir, self.name + ".lock")
 
-    # ownership: everything we create belongs to whoever owns the config
-    def owner(self):
-        for candidate in (self.path, self.dir):
-            with contextlib.suppress(FileNotFoundError):
-                st = os.stat(candidate)
-                return st.st_uid, st.st_gid
-        return -1, -1
-
-    def _chown(self, path):
-        uid, gid = self.owner()
-        if os.geteuid() == 0 and uid != -1:
-            os.chown(path, uid, gid)
-
     def ensure_backup_dir(self):
-        if not os.path.isdir(self.backup_dir):
-            os.makedirs(self.backup_dir, mode=0o700, exist_ok=True)
-            self._chown(self.backup_dir)
+        fileops.makedirs(self.backup_dir, 0o700)
 
     @contextlib.contextmanager
     def lock(self, timeout=300):
         """Exclusive per-file lock; two changes to one file never interleave."""
         self.ensure_backup_dir()
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            # The service user's own tools (the watchdog) take this lock too.
-            self._chown(self.lock_path)
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                        raise
-                    if time.monotonic() > deadline:
-                        raise ChangeError("%s is locked by another change for more than %d s (%s)"
-                                          % (self.path, timeout, self.lock_path))
-                    time.sleep(0.1)
-            self.clean_stale_temps()
-            yield
-        finally:
-            os.close(fd)
+            with fileops.lock(self.lock_path, timeout=timeout):
+                if fileops.lstat(self.dir) is not None:
+                    fileops.clean_temps(self.path)
+                yield
+        except fileops.LockTimeout:
+            raise ChangeError("%s is locked by another change for more than %d s (%s)"
+                              % (self.path, timeout, self.lock_path)) from None
 
-    def clean_stale_temps(self):
-        """Temp files a crashed writer left (only ever removed under the lock)."""
-        for stale in glob.glob(os.path.join(self.dir, "." + self.name + TEMP_MARK + "*")):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(stale)
+    def busy(self):
+        """True while another process holds the lock (a change in flight)."""
+        if fileops.lstat(self.lock_path) is None:
+            return False
+        try:
+            with fileops.lock(self.lock_path, timeout=0):
+                return False
+        except fileops.LockTimeout:
+            return True
 
     def read(self):
-        return read_bytes(self.path)
-
-    def write(self, data):
-        """Temp file in the same directory, fsync, rename: a reader sees the
-        old or the new file, never a mix. Owner and mode of the file kept."""
-        uid, gid = self.owner()
-        mode = self.mode
-        with contextlib.suppress(FileNotFoundError):
-            mode = os.stat(self.path).st_mode & 0o7777
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix="." + self.name + TEMP_MARK)
+        """The file's bytes; None when missing. A link in its place (or in
+        its path) is refused: a change applies to a file, not to whatever
+        an agent pointed its name at."""
         try:
-            os.fchmod(fd, mode)
-            if os.geteuid() == 0 and uid != -1:
-                os.fchown(fd, uid, gid)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        self._fsync_dir(self.dir)
+            return fileops.read_bytes(self.path)
+        except fileops.UnsafePath as exc:
+            raise ChangeError("%s is not a regular file in a plain directory (%s); refusing to touch it. "
+                              "Run playbooks/site.yml to put the agent's config back."
+                              % (self.path, exc.strerror),
+                              [{"path": "$", "message": "not a regular file: %s" % exc.strerror, "source": "file"}]) \
+                from None
+
+    def write(self, data, uid=-1, gid=-1):
+        """Replace the file by rename: a reader sees the old or the new file,
+        never a mix. Mode and owner are the existing file's (or the
+        directory's owner and self.mode) unless given."""
+        info = fileops.lstat(self.path)
+        mode = stat.S_IMODE(info.st_mode) if info is not None and stat.S_ISREG(info.st_mode) else self.mode
+        if uid == -1:
+            uid, gid = fileops.owner(self.path if info is not None and stat.S_ISREG(info.st_mode) else self.dir)
+        fileops.write_atomic(self.path, data, mode, uid, gid)
 
     def put(self, data):
         """write(data), or remove the file when data is None."""
         if data is None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
-            self._fsync_dir(self.dir)
+            fileops.remove(self.path)
         else:
             self.write(data)
 
-    @staticmethod
-    def _fsync_dir(path):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def _copy_in(self, target, data):
-        self.ensure_backup_dir()
-        fd, tmp = tempfile.mkstemp(dir=self.backup_dir, prefix=TEMP_MARK)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        self._chown(tmp)
-        os.replace(tmp, target)
-
     def backups(self):
         """Backup paths, oldest first."""
-        return sorted(glob.glob(os.path.join(self.backup_dir, glob.escape(self.name) + ".*.bak")))
+        prefix = self.name + "."
+        return sorted(os.path.join(self.backup_dir, n) for n in fileops.listdir(self.backup_dir)
+                      if n.startswith(prefix) and n.endswith(".bak"))
 
     def backup(self, data):
         """Keep data as a new backup; drop all but the newest `keep`."""
+        self.ensure_backup_dir()
         target = os.path.join(self.backup_dir, "%s.%s.bak" % (self.name, _stamp()))
-        self._copy_in(target, data)
+        fileops.write_atomic(target, data, 0o600)
         for old in self.backups()[:-self.keep] if self.keep > 0 else []:
-            os.unlink(old)
+            fileops.remove(old)
         return target
 
     def last_good(self):
-        return read_bytes(self.last_good_path)
+        return fileops.read_bytes(self.last_good_path)
 
     def promote(self, data):
         """Move last known good to data; True when it moved."""
         if self.last_good() == data:
             return False
-        self._copy_in(self.last_good_path, data)
+        self.ensure_backup_dir()
+        fileops.write_atomic(self.last_good_path, data, 0o600)
         return True
 
     def resolve_backup(self, name):
-        """A backup by file name or path; must be inside backup_dir."""
+        """A backup by file name or path; must be one of backups()."""
         path = name if os.path.isabs(name) else os.path.join(self.backup_dir, name)
-        path = os.path.realpath(path)
-        if os.path.dirname(path) != os.path.realpath(self.backup_dir) or not os.path.isfile(path):
+        if path not in self.backups():
             raise ChangeError("no backup %s in %s; there are: %s" % (
                 name, self.backup_dir, ", ".join(os.path.basename(b) for b in self.backups()) or "none"))
-        with open(path, "rb") as handle:
-            return handle.read()
+        return fileops.read_bytes(path)
 
     def log(self, entry):
         """Append one JSON line to the change log."""
         self.ensure_backup_dir()
         line = json.dumps(dict({"time": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                                 "file": self.path}, **entry), sort_keys=True) + "\n"
-        if append_line(self.log_path, line):
-            self._chown(self.log_path)
+        fileops.append_line(self.log_path, line, 0o600)
 
 
 # -------------------------------------------------------------- transaction

@@ -16,7 +16,7 @@ import json
 import os
 import re
 
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_bytes, write_if_changed, write_temp
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
 
 BLOCK_BEGIN = "<!-- BEGIN agentfleet.vps constitution: managed by Ansible, edits inside this block are overwritten -->"
 BLOCK_END = "<!-- END agentfleet.vps constitution -->"
@@ -106,15 +106,8 @@ def vague_fields(entry):
 
 
 def read_ledger(path):
-    entries = []
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    entries.append(json.loads(line))
-    except FileNotFoundError:
-        pass
-    return entries
+    text = (fileops.read_bytes(path) or b"").decode("utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def applies_to(amendment, agent):
@@ -236,23 +229,23 @@ Update it before every session ends, specifically.
 # -------------------------------------------------------------------- files
 
 def _read(path):
-    data = read_bytes(path)
-    return None if data is None else data.decode("utf-8")
+    """Text of a workspace file; None when missing, or when the agent put
+    a symlink or hard link there (the write replaces it, never follows it)."""
+    try:
+        data = fileops.read_bytes(path)
+    except fileops.UnsafePath:
+        return None
+    return None if data is None else data.decode("utf-8", "replace")
 
 
 def agent_view(agent):
-    """workspace and limits from the agent's openclaw.json (its own word),
-    falling back to the given defaults when it does not exist yet."""
+    """The agent with the bootstrap limits it runs with. Workspace and
+    limits come from the inventory (agents.defaults.workspace,
+    bootstrapMaxChars, bootstrapTotalMaxChars of its planned config),
+    never from the openclaw.json on the host, which the agent can edit."""
     view = dict(agent)
-    raw = _read(agent["config"]) if agent.get("config") else None
-    if raw:
-        defaults = (json.loads(raw).get("agents") or {}).get("defaults") or {}
-        view["workspace"] = defaults.get("workspace") or agent["workspace"]
-        view["max_chars"] = defaults.get("bootstrapMaxChars") or DEFAULT_MAX_CHARS
-        view["total_max_chars"] = defaults.get("bootstrapTotalMaxChars") or DEFAULT_TOTAL_MAX_CHARS
-    else:
-        view.setdefault("max_chars", DEFAULT_MAX_CHARS)
-        view.setdefault("total_max_chars", DEFAULT_TOTAL_MAX_CHARS)
+    view["max_chars"] = agent.get("max_chars") or DEFAULT_MAX_CHARS
+    view["total_max_chars"] = agent.get("total_max_chars") or DEFAULT_TOTAL_MAX_CHARS
     return view
 
 
@@ -295,19 +288,16 @@ def plan_agent(agent, ledger, shown):
 
 
 def write_planned(planned, uid=-1, gid=-1):
-    """Write every changed file of plan_agent's output atomically; a new
-    file gets mode 0644 (OpenClaw's own for workspace files), an existing
-    one keeps its mode and owner."""
-    for path, content, current in planned:
+    """Write every changed file of plan_agent's output atomically, mode
+    0644. The law (CONSTITUTION.md, VIOLATIONS.md, AGENTS.md) is root's,
+    so the agent can read it and not rewrite it; HANDOFF.md is the agent's
+    (uid, gid)."""
+    for path, content, _current in planned:
         if content is None:
             continue
-        mode, owner = 0o644, (uid, gid)
-        if current is not None:
-            st = os.stat(path)
-            mode, owner = st.st_mode & 0o7777, (st.st_uid, st.st_gid)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = write_temp(os.path.dirname(path), content.encode("utf-8"), mode, *owner)
-        os.replace(tmp, path)
+        owner = (uid, gid) if os.path.basename(path) == "HANDOFF.md" else (0, 0)
+        fileops.makedirs(os.path.dirname(path), 0o755, uid, gid)
+        fileops.write_atomic(path, content.encode("utf-8"), 0o644, *owner)
 
 
 def rendered_digest(planned):
@@ -335,7 +325,9 @@ def write_rendered(state_dir, agent_name, planned, check_mode=False):
     True when the record changed (or would)."""
     data = (json.dumps({"agent": agent_name, "files": rendered_digest(planned)}, indent=2, sort_keys=True)
             + "\n").encode("utf-8")
-    return write_if_changed(rendered_path(state_dir, agent_name), data, check_mode=check_mode)
+    if not check_mode:
+        fileops.makedirs(os.path.dirname(rendered_path(state_dir, agent_name)), 0o755)
+    return fileops.write_if_changed(rendered_path(state_dir, agent_name), data, 0o644, check_mode=check_mode)
 
 
 def fleet_path(state_dir):

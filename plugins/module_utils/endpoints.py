@@ -9,26 +9,22 @@ because this code also runs on the host without Ansible.
 
 from __future__ import annotations
 
-import functools
 import json
 import urllib.request
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn
+from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, netio
 
 
 class AnswerError(ValueError):
     """An endpoint answered, but not with what was asked for."""
 
 
-@functools.lru_cache(maxsize=None)
-def _opener():
-    # Building an opener loads the CA bundle; one per process is enough.
-    return urllib.request.build_opener()
-
-
 def http_open(request, timeout):
-    """Open request; proxies from the environment apply."""
-    return _opener().open(request, timeout=timeout)
+    """Open request; proxies from the environment apply, and the whole
+    exchange must end within timeout seconds (netio)."""
+    if not request.full_url.startswith(("http://", "https://")):
+        raise ValueError("only http(s) URLs are used, not %r" % request.full_url[:100])
+    return netio.open_url(request, timeout)
 
 
 def post_json(url, payload, headers=None, timeout=30):

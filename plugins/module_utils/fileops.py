@@ -20,11 +20,17 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import secrets
 import shutil
 import stat
+import time
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class LockTimeout(OSError):
+    """lock() gave up: another process held the lock past the timeout."""
 
 
 class UnsafePath(OSError):
@@ -108,6 +114,19 @@ def read_bytes(path, limit=None, tail=False):
         if tail and info.st_size > limit:
             handle.seek(info.st_size - limit)
         return handle.read(limit)
+
+
+def read_range(path, start, limit):
+    """(bytes from offset start, at most limit of them; the file's stat),
+    or (b"", None) when the file does not exist."""
+    try:
+        with _parent(path) as (dir_fd, name):
+            fd, info = _open_file(dir_fd, name, os.O_RDONLY, 0, path)
+    except FileNotFoundError:
+        return b"", None
+    with os.fdopen(fd, "rb") as handle:
+        handle.seek(start)
+        return handle.read(limit), info
 
 
 def lstat(path):
@@ -230,11 +249,30 @@ def files_under(top):
         return
 
 
+def _temp_name(name):
+    return ".%s.%s.tmp" % (name, secrets.token_hex(6))
+
+
+def clean_temps(path):
+    """Remove the temp files a writer killed mid-write_atomic left beside
+    path; call it where writers of path are excluded (under its lock)."""
+    directory, name = os.path.split(path)
+    pattern = re.compile(r"\.%s\.[0-9a-f]{12}\.tmp" % re.escape(name))
+    dir_fd = open_dir(directory)
+    try:
+        for entry in os.listdir(dir_fd):
+            if pattern.fullmatch(entry):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 def write_atomic(path, data, mode=0o644, uid=-1, gid=-1):
     """Replace the file at path with data: a new file in the same directory,
     mode and owner set on its descriptor, fsynced, renamed over the name."""
     with _parent(path) as (dir_fd, name):
-        tmp = ".%s.%s.tmp" % (name, secrets.token_hex(6))
+        tmp = _temp_name(name)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                      dir_fd=dir_fd)
         try:
@@ -271,10 +309,11 @@ def write_if_changed(path, data, mode=0o644, uid=-1, gid=-1, check_mode=False):
     return True
 
 
-def append_line(path, text, mode=0o600, uid=-1, gid=-1):
+def append_line(path, text, mode=0o600, uid=-1, gid=-1, header=""):
     """Append text, one or more whole lines, to the file at path (created
-    with mode and owner when missing). A write that fails part way is cut
-    back, so readers never see half a line. True when the file was created."""
+    with mode and owner when missing, header first). A write that fails
+    part way is cut back, so readers never see half a line. True when the
+    file was created."""
     data = text.encode("utf-8")
     if not data.endswith(b"\n"):
         raise ValueError("append_line takes whole lines ending in a newline")
@@ -288,6 +327,8 @@ def append_line(path, text, mode=0o600, uid=-1, gid=-1):
         try:
             if created and (uid != -1 or gid != -1):
                 os.fchown(fd, uid, gid)
+            if created and header:
+                data = header.encode("utf-8") + data
             try:
                 _write_all(fd, data)
                 os.fsync(fd)
@@ -300,14 +341,27 @@ def append_line(path, text, mode=0o600, uid=-1, gid=-1):
 
 
 @contextlib.contextmanager
-def lock(path, mode=0o600):
+def lock(path, mode=0o600, timeout=None):
     """Hold an exclusive flock on the regular file at path (created when
-    missing) for the block. A symlink or hard link put there is refused,
-    so nobody can redirect the lock onto another file."""
+    missing) for the block, yielding its descriptor. A symlink or hard link
+    put there is refused, so nobody can redirect the lock onto another
+    file. timeout None waits as long as it takes; a number of seconds
+    (0: one try) raises LockTimeout when the lock stays held."""
     with _parent(path) as (dir_fd, name):
         fd, _info = _open_file(dir_fd, name, os.O_RDWR | os.O_CREAT, mode, path)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        if timeout is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        else:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LockTimeout(errno.EAGAIN, "lock held by another process", path) from None
+                    time.sleep(0.1)
+        yield fd
     finally:
         os.close(fd)

@@ -32,6 +32,13 @@ def unit_name(agent_name):
     return "%s%s.service" % (UNIT_PREFIX, agent_name)
 
 
+def log_file_name(agent_name, day):
+    """OpenClaw's daily log file of a profile: each '-' of the name is
+    doubled (coder-1 -> openclaw-coder--1-2026-11-28.log), so no agent's
+    name is a prefix of another's file."""
+    return "openclaw-%s-%s.log" % (agent_name.replace("-", "--"), day)
+
+
 class PlanError(ValueError):
     """The inventory describes a fleet that cannot be deployed."""
 

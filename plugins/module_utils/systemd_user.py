@@ -5,9 +5,25 @@
 
 from __future__ import annotations
 
+import os
 import pwd
+import subprocess
 
 SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "MainPID", "NRestarts")
+
+
+def run_command(argv, environ_update=None, timeout=120):
+    """AnsibleModule.run_command's contract for the host programs (audit,
+    watchdog) that run without a module: (rc, stdout, stderr), never
+    raising, bounded by timeout."""
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
+                              env=dict(os.environ, **(environ_update or {})))
+    except subprocess.TimeoutExpired:
+        return 124, "", "%s timed out after %d s" % (argv[0], timeout)
+    except OSError as exc:
+        return 127, "", str(exc)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def parse_show(out):

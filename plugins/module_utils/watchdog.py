@@ -4,7 +4,9 @@
 """The self-healing watchdog: the layer that still works when everything
 above it is broken.
 
-Cron runs it as the service user. For each agent whose unit is not active
+Cron runs it as root (/etc/cron.d), out of the agents' reach: its
+config, secrets, state, lock and breaker are root's, and it never follows
+a path an agent can change. For each agent whose unit is not active
 or whose /health does not answer, it collects the last log lines, asks
 the optional LLM for a diagnosis and one allow-listed action (or takes
 the ladder: restart, then restore last known good), verifies /readyz,
@@ -12,9 +14,9 @@ restores last known good when that failed, and logs the incident. A
 breaker stops it after `breaker_max` remediations of one agent in an
 hour, until an operator resets it.
 
-Standard library only (and config_txn.py, endpoints.py, files.py, which
-the watchdog role installs beside it); jsonschema from Debian is used
-only to check an LLM answer, and its absence only means the ladder.
+Standard library only (and the module_utils the watchdog role installs
+beside it); jsonschema from Debian is used only to check an LLM answer,
+and its absence only means the ladder.
 """
 
 from __future__ import annotations
@@ -22,21 +24,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import fcntl
-import glob
 import json
 import os
+import pwd
 import re
 import signal
 import socket
-import subprocess
 import sys
 import time
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, endpoints
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import (
-    append_line, read_bytes, read_env, write_if_changed)
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import parse_show
+from ansible_collections.agentfleet.vps.plugins.module_utils import alerts, config_txn, endpoints, fileops, fleet_plan
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import parse_env
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, parse_show, run_command
 
 DEFAULT_CONFIG = "/etc/agentfleet/watchdog.json"
 ACTIONS = ("restart", "reset_failed_start", "restore_last_good", "doctor_fix", "kill_port_holder")
@@ -61,6 +60,8 @@ PROMPT = (
     "matching this JSON Schema: " + json.dumps(ANSWER_SCHEMA, sort_keys=True))
 READY_BODY = r'"ready"\s*:\s*true'
 LOCK_NAME = "run.lock"
+# A hold file older than this is a playbook that died; its agent is healed again.
+HOLD_MAX_AGE = 6 * 3600
 BREAKER_NAME = "breaker.json"
 
 
@@ -72,70 +73,88 @@ class LockHeld(WatchdogError):
     pass
 
 
+class HostUnreadable(WatchdogError):
+    """The unit states could not be read: acting would mean treating every
+    agent as down, so the run changes nothing."""
+
+
 def now_utc():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
 def load_config(path):
-    data = json.loads(read_bytes(path) or b"null")
+    data = json.loads(fileops.read_bytes(path) or b"null")
     if not isinstance(data, dict):
         raise WatchdogError("%s does not exist: deploy the watchdog role (playbooks/site.yml) first" % path)
     secrets = data.get("secrets_file")
-    data["secrets"] = json.loads(read_bytes(secrets) or b"{}") if secrets else {}
+    data["secrets"] = json.loads(fileops.read_bytes(secrets) or b"{}") if secrets else {}
     return data
 
 
 # ------------------------------------------------------------ the host
 
 class Host:
-    """The service user's systemd manager, processes and time. Tests
-    replace it; everything else in this file is plain logic over it."""
+    """One agent user's systemd manager, its processes, and time, seen from
+    root. Tests replace it; everything else in this file is plain logic
+    over it."""
 
-    def __init__(self):
-        os.environ.setdefault("XDG_RUNTIME_DIR", "/run/user/%d" % os.getuid())
+    def __init__(self, user):
+        # A restart may wait for TimeoutStopSec (330 s) of the old gateway.
+        self.manager = UserManager(lambda argv, environ_update=None: run_command(argv, environ_update, 360), user)
+        self.user, self.uid = user, self.manager.uid
+        self.gid = pwd.getpwnam(user).pw_gid
 
     @staticmethod
     def run(argv, timeout=120, env=None):
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
-                                  env=dict(os.environ, **(env or {})))
-        except subprocess.TimeoutExpired:
-            return 124, "", "timed out after %d s" % timeout
-        except OSError as exc:
-            return 127, "", str(exc)
-        return proc.returncode, proc.stdout, proc.stderr
+        return run_command(argv, env, timeout)
+
+    def run_as(self, argv, timeout=120, env=None):
+        """argv as the agent's user (runuser sets its HOME), never as root."""
+        return run_command(["runuser", "-u", self.user, "--"] + list(argv), env, timeout)
 
     def systemctl(self, *args):
-        return self.run(["systemctl", "--user", *args], timeout=360)
+        return self.manager.systemctl(*args)
 
     def units(self, units):
         """unit -> its state, for all of them in one systemctl call."""
-        _rc, out, _err = self.systemctl(
+        rc, out, err = self.systemctl(
             "show", "-p", "Id,ActiveState,SubState,Result,ExecMainStatus,NRestarts,MainPID,"
             "ActiveEnterTimestampMonotonic,ControlGroup", *units)
+        if rc != 0:
+            raise HostUnreadable("cannot read the unit states of %s's user manager (systemctl exited %d: %s)"
+                                 % (self.user, rc, (err or out).strip()[-300:]))
         return parse_show(out)
 
     def unit(self, unit):
-        return self.units([unit]).get(unit, {})
+        try:
+            return self.units([unit]).get(unit, {})
+        except HostUnreadable:
+            return {}
 
     @staticmethod
     def probe(url, body=None):
         return config_txn.probe(url, body=body, timeout=5)
 
     def journal(self, unit, lines):
-        _rc, out, err = self.run(["journalctl", "--user", "-u", unit, "-n", str(lines), "--no-pager",
-                                  "-o", "short-iso"], timeout=30)
-        return out or err
+        return self.manager.journal(unit, lines)
 
     @staticmethod
     def listeners(port):
-        """PIDs of the service user's processes listening on port."""
-        _rc, out, _err = Host.run(["ss", "-Hltnp", "sport = :%d" % port], timeout=30)
+        """PIDs of the processes listening on port."""
+        _rc, out, _err = run_command(["ss", "-Hltnp", "sport = :%d" % port], timeout=30)
         return sorted({int(pid) for pid in re.findall(r"pid=(\d+)", out)})
 
     @staticmethod
+    def owner(pid):
+        """uid of a process, or None when it is gone."""
+        try:
+            return os.stat("/proc/%d" % pid).st_uid
+        except OSError:
+            return None
+
+    @staticmethod
     def cgroup(pid):
-        return (read_bytes("/proc/%d/cgroup" % pid) or b"").decode("utf-8", "replace")
+        return (fileops.read_bytes("/proc/%d/cgroup" % pid, limit=65536) or b"").decode("utf-8", "replace")
 
     @staticmethod
     def kill(pid, sig):
@@ -177,7 +196,13 @@ def symptom_of(host, agent, grace, props):
 
 
 def gateway_env(agent):
-    return read_env(os.path.join(agent["state_dir"], "gateway.env"))
+    """The agent's gateway.env (read without following a link; {} when it
+    cannot be read)."""
+    try:
+        data = fileops.read_bytes(os.path.join(agent["state_dir"], "gateway.env"), limit=65536)
+    except OSError:
+        return {}
+    return parse_env((data or b"").decode("utf-8", "replace"))
 
 
 def secret_values(agent):
@@ -198,15 +223,20 @@ def readable(line):
                          str(entry["message"])[:500])
 
 
+def log_file_pattern(name):
+    """fleet_plan.log_file_name of name, any day."""
+    return re.compile(re.escape(fleet_plan.log_file_name(name, "DAY")).replace("DAY", r"\d{4}-\d{2}-\d{2}"))
+
+
 def gateway_log(log_dir, name, lines):
-    files = sorted(glob.glob(os.path.join(log_dir, "openclaw-%s-*.log" % name)))
-    if not files:
-        return ""
-    with open(files[-1], "rb") as handle:
-        handle.seek(0, os.SEEK_END)
+    pattern = log_file_pattern(name)
+    try:
+        files = sorted(n for n in fileops.listdir(log_dir) if pattern.fullmatch(n))
         # OpenClaw's lines run to about 1 KiB; read enough for `lines` of them.
-        handle.seek(max(0, handle.tell() - 2048 * lines))
-        tail = handle.read().decode("utf-8", "replace").splitlines()
+        data = fileops.read_bytes(os.path.join(log_dir, files[-1]), limit=2048 * lines, tail=True) if files else b""
+    except OSError as exc:
+        return "(not read: %s)" % exc
+    tail = (data or b"").decode("utf-8", "replace").splitlines()
     return "\n".join(readable(line) for line in tail[-lines:])
 
 
@@ -234,6 +264,23 @@ def ask_llm(config, agent, symptom, excerpt):
         return None, "LLM %s: %s" % (llm.get("model"), exc)
 
 
+def hold_reason(config, agent, now=None):
+    """Why the watchdog must leave agent alone now because someone is
+    working on it on purpose, or None: a staged deploy, a playbook's hold
+    file (upgrade.yml), a config change holding the config's lock."""
+    if config.get("staged"):
+        return "staged: the deploy installed its unit without starting it (agents_start=false)"
+    if config.get("hold_dir"):
+        path = os.path.join(config["hold_dir"], agent["name"])
+        info = fileops.lstat(path)
+        if info is not None and (now or time.time()) - info.st_mtime < HOLD_MAX_AGE:
+            text = (fileops.read_bytes(path, limit=300) or b"").decode("utf-8", "replace").strip()
+            return "held by a playbook (%s): %s" % (path, text or "no reason given")
+    if config_txn.ConfigStore(agent["config"], agent.get("store_dir")).busy():
+        return "a config change of it is in flight (its config lock is held)"
+    return None
+
+
 # ------------------------------------------------------------- actions
 
 def _restart(host, agent, start_only=False):
@@ -254,10 +301,14 @@ def act_reset_failed_start(host, config, agent, answer):
 def act_restore_last_good(host, config, agent, answer):
     """The last config config_change or a ready deploy verified, under the
     same lock and into the same change log as config_change."""
-    store = config_txn.ConfigStore(agent["config"])
+    store = config_txn.ConfigStore(agent["config"], agent.get("store_dir"))
     try:
         with store.lock(timeout=60):
-            good, current = store.last_good(), store.read()
+            good = store.last_good()
+            try:
+                current = store.read()
+            except config_txn.ChangeError:
+                current = None  # a link in its place: put() replaces the link itself
             if good is None:
                 return False, "no last known good config in %s" % store.backup_dir
             if current == good:
@@ -276,9 +327,9 @@ def act_restore_last_good(host, config, agent, answer):
 
 
 def act_doctor_fix(host, config, agent, answer):
-    env = gateway_env(agent)
-    rc, out, err = host.run([config.get("openclaw", "openclaw"), "--profile", agent["name"], "doctor", "--fix",
-                             "--non-interactive"], timeout=int(config.get("doctor_timeout", 180)), env=env)
+    env = dict(gateway_env(agent), OPENCLAW_STATE_DIR=agent["state_dir"], OPENCLAW_CONFIG_PATH=agent["config"])
+    rc, out, err = host.run_as([config.get("openclaw", "openclaw"), "--profile", agent["name"], "doctor", "--fix",
+                                "--non-interactive"], timeout=int(config.get("doctor_timeout", 180)), env=env)
     if rc != 0:
         return False, "openclaw doctor --fix exited %d: %s" % (rc, (err or out).strip()[-500:])
     ok, restarted = _restart(host, agent)
@@ -286,11 +337,13 @@ def act_doctor_fix(host, config, agent, answer):
 
 
 def act_kill_port_holder(host, config, agent, answer):
-    """Stop processes of the service user that listen on the agent's port
-    from outside its unit (a gateway started by hand, an orphan)."""
+    """Stop processes of the agent's own user that listen on its port from
+    outside its unit (a gateway started by hand, an orphan). Root never
+    signals a process of anyone else on an agent's word."""
     props = host.unit(agent["unit"])
     own = props.get("ControlGroup") or "/%s" % agent["unit"]
-    strays = [pid for pid in host.listeners(agent["port"]) if own not in host.cgroup(pid)]
+    strays = [pid for pid in host.listeners(agent["port"])
+              if host.owner(pid) == host.uid and own not in host.cgroup(pid)]
     if not strays:
         return False, "no stray process holds port %d" % agent["port"]
     for pid in strays:
@@ -305,16 +358,26 @@ def act_kill_port_holder(host, config, agent, answer):
     return ok, "stopped stray PID(s) %s on port %d; %s" % (", ".join(map(str, strays)), agent["port"], restarted)
 
 
+SCRIPT_SANDBOX = (
+    "ProtectSystem=strict", "PrivateTmp=yes", "PrivateDevices=yes", "PrivateNetwork=yes", "NoNewPrivileges=yes",
+    "CapabilityBoundingSet=", "RestrictSUIDSGID=yes", "ProtectKernelTunables=yes", "ProtectControlGroups=yes",
+    "InaccessiblePaths=-/etc/agentfleet -/var/lib/agentfleet -/run/user")
+
+
 def act_run_script(host, config, agent, answer):
-    """Only with allow_generated_scripts: a transient unit of the user's
-    manager that sees the system read-only, may write only the agent's
-    state dir, gains no privileges and is killed after script_timeout.
-    PrivateUsers is what makes a user manager apply the rest at all."""
+    """Only with allow_generated_scripts: a transient system unit running
+    as the agent's user (never root) that sees nothing of /home but the
+    agent's state dir (its gateway.env hidden), no network, no user bus,
+    none of the overseers' files, gains no privileges and is killed after
+    script_timeout."""
     timeout = int(config.get("script_timeout", 60))
-    argv = ["systemd-run", "--user", "--wait", "--collect", "--pipe", "--quiet",
+    state_dir = agent["state_dir"]
+    props = [p for prop in SCRIPT_SANDBOX for p in ("-p", prop)]
+    argv = ["systemd-run", "--wait", "--collect", "--pipe", "--quiet",
             "--unit", "agentfleet-watchdog-script-%s-%d" % (agent["name"], os.getpid()),
-            "-p", "PrivateUsers=yes", "-p", "ProtectSystem=strict", "-p", "ProtectHome=read-only",
-            "-p", "ReadWritePaths=%s" % agent["state_dir"], "-p", "PrivateTmp=yes", "-p", "NoNewPrivileges=yes",
+            "--uid", str(host.uid), "--gid", str(host.gid), *props,
+            "-p", "TemporaryFileSystem=/home:ro", "-p", "BindPaths=%s" % state_dir,
+            "-p", "InaccessiblePaths=-%s/gateway.env" % state_dir, "-p", "WorkingDirectory=%s" % state_dir,
             "-p", "RuntimeMaxSec=%d" % timeout, "/bin/sh", "-c", answer["script"]]
     rc, out, err = host.run(argv, timeout=timeout + 30)
     if rc != 0:
@@ -395,15 +458,15 @@ def remediate(host, config, agent, symptom):
 
 def load_breaker(state_dir):
     try:
-        data = json.loads(read_bytes(os.path.join(state_dir, BREAKER_NAME)) or b"{}")
+        data = json.loads(fileops.read_bytes(os.path.join(state_dir, BREAKER_NAME)) or b"{}")
     except ValueError:
         data = {}
     return data if isinstance(data, dict) else {}
 
 
 def save_breaker(state_dir, data):
-    write_if_changed(os.path.join(state_dir, BREAKER_NAME),
-                     (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"), mode=0o640)
+    fileops.write_if_changed(os.path.join(state_dir, BREAKER_NAME),
+                             (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"), 0o600)
 
 
 def recent(entry, now, window):
@@ -427,18 +490,18 @@ def reset_breakers(state_dir, agents=None, check_mode=False):
 
 def alert_line(incident):
     return "- %s watchdog: **%s** %s -> %s (%s)\n" % (
-        incident["time"], incident["agent"], incident["symptom"], incident["action"], incident["result"])
+        incident["time"], incident["agent"], alerts.quote(incident["symptom"]), incident["action"], incident["result"])
 
 
 def record(config, incident):
     """The incident log line (the oversight audit reads it), a line in
     the coordinator's ALERTS.md, and the webhook when one is set."""
     state_dir = config["state_dir"]
-    append_line(config.get("incident_log") or os.path.join(state_dir, "incidents.jsonl"),
-                json.dumps(incident, sort_keys=True) + "\n", mode=0o640)
+    fileops.append_line(config.get("incident_log") or os.path.join(state_dir, "incidents.jsonl"),
+                        json.dumps(incident, sort_keys=True) + "\n", 0o600)
     if config.get("alerts_file"):
         with contextlib.suppress(OSError):
-            append_line(config["alerts_file"], alert_line(incident), mode=0o644)
+            alerts.append(config["alerts_file"], alert_line(incident))
     url = config["secrets"].get("webhook_url")
     if url:
         try:
@@ -455,37 +518,51 @@ def run_lock(state_dir, wait=0):
     """One watchdog at a time; a second one gives up at once (cron starts
     the next in 15 minutes anyway) unless asked to wait."""
     path = os.path.join(state_dir, LOCK_NAME)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    fileops.makedirs(state_dir, 0o700)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
-                    raise LockHeld("lock held by another watchdog run (PID %s, %s); this run does nothing"
-                                   % (holder, path)) from None
-                time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
-        yield
-    finally:
-        os.close(fd)
+        with fileops.lock(path, timeout=wait) as fd:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+            yield
+    except fileops.LockTimeout:
+        holder = (fileops.read_bytes(path, limit=64) or b"?").decode("ascii", "replace").strip() or "?"
+        raise LockHeld("lock held by another watchdog run (PID %s, %s); this run does nothing"
+                       % (holder, path)) from None
 
 
 def run(config, host=None, now=None, trigger="manual"):
-    """Check every agent, heal what is down; the summary of this run."""
-    host = host or Host()
+    """Check every agent, heal what is down; the summary of this run. host
+    (tests) stands in for every agent user's manager."""
+    hosts = {}
+
+    def host_of(agent):
+        user = agent.get("user") or config.get("user", "openclaw")
+        if user not in hosts:
+            hosts[user] = host or Host(user)
+        return hosts[user]
+
     state_dir = config["state_dir"]
     window, limit = int(config.get("breaker_window", 3600)), int(config.get("breaker_max", 3))
-    summary = {"trigger": trigger, "healthy": [], "incidents": [], "left_alone": []}
+    summary = {"trigger": trigger, "healthy": [], "incidents": [], "left_alone": [], "unreadable": [], "held": []}
     with run_lock(state_dir):
         breaker = load_breaker(state_dir)
-        states = host.units([agent["unit"] for agent in config["agents"]])
+        states = {}
         for agent in config["agents"]:
-            symptom = symptom_of(host, agent, int(config.get("ready_timeout", 90)), states.get(agent["unit"], {}))
+            try:
+                if agent["unit"] not in states:
+                    mates = [a["unit"] for a in config["agents"] if host_of(a) is host_of(agent)]
+                    states.update(host_of(agent).units(mates))
+            except (HostUnreadable, KeyError) as exc:
+                summary["unreadable"].append("%s (%s)" % (agent["name"], exc))
+        for agent in config["agents"]:
+            if agent["unit"] not in states:
+                continue
+            held = hold_reason(config, agent)
+            if held:
+                summary["held"].append("%s (%s)" % (agent["name"], held))
+                continue
+            host_now = host_of(agent)
+            symptom = symptom_of(host_now, agent, int(config.get("ready_timeout", 90)), states[agent["unit"]])
             if symptom is None:
                 summary["healthy"].append(agent["name"])
                 continue
@@ -502,7 +579,7 @@ def run(config, host=None, now=None, trigger="manual"):
                                          "playbooks/watchdog_reset.yml" % (len(entry["attempts"]), window),
                             "log_excerpt": "", "steps": []}
             else:
-                incident = remediate(host, config, agent, symptom)
+                incident = remediate(host_now, config, agent, symptom)
                 entry["attempts"].append(stamp.timestamp())
             # `time` is when the line is written: the audit reads lines
             # newer than its last run, and a remediation takes minutes.
@@ -540,4 +617,9 @@ def main(argv=None):
     sys.stdout.write("watchdog (%s): %d healthy, %d incident(s), left alone (breaker open): %s\n" % (
         args.trigger, len(summary["healthy"]), len(summary["incidents"]),
         ", ".join(summary["left_alone"]) or "none"))
+    if summary["held"]:
+        sys.stdout.write("left alone, deliberate work (nothing changed for them): %s\n" % "; ".join(summary["held"]))
+    if summary["unreadable"]:
+        sys.stdout.write("left alone, unit state unreadable (nothing changed for them): %s\n"
+                         % "; ".join(summary["unreadable"]))
     return 0

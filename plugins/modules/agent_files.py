@@ -17,6 +17,9 @@ description:
   - Files are compared byte for byte; only changed files are written, each through a temp
     file in the target directory, C(fsync) and an atomic rename, with owner and mode set
     before the rename.
+  - Root works in directories the agent can write to, so no symlink is ever followed - every
+    path is walked component by component without following links, and a link (or hard link)
+    standing where a file or directory goes is replaced, never written through.
   - A file with O(files[].validate) is checked as a candidate before anything is written. If
     any candidate of the whole call is rejected, nothing at all is written.
   - Env files are secret. Their values never appear in the output or the diff, only the
@@ -82,12 +85,18 @@ options:
       backup:
         description:
           - Treat the file as a managed config, the way M(agentfleet.vps.config_change) does -
-            under its per-file lock, back the current file up to C(config-backups/) beside it
-            and append an C(applied) line to the change log there.
+            under its per-file lock, back the current file up to O(files[].store) and append an
+            C(applied) line to the change log there.
           - The C(last-good) copy is not moved here; M(agentfleet.vps.gateway_ready) moves it
             once the gateway is ready on the new file.
         type: bool
         default: false
+      store:
+        description:
+          - With O(files[].backup), the directory of the file's backups, C(last-good) copy, lock
+            and change log; keep it where the agent cannot write (the agents role uses
+            C(fleet_config_store/NAME)). Default C(config-backups/) beside the file.
+        type: path
   env_files:
     description: Secret C(KEY="value") files, as systemd C(EnvironmentFile=) reads them.
     type: list
@@ -183,13 +192,15 @@ import os
 import secrets
 import shlex
 import shutil
+import stat
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
-from ansible_collections.agentfleet.vps.plugins.module_utils import files as fileops
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
+from ansible_collections.agentfleet.vps.plugins.module_utils import files
 
 
 def _mode(value):
@@ -211,22 +222,37 @@ def _owner_ids(module, owner, group):
 
 
 def _meta_differs(path, mode, uid, gid):
-    st = os.stat(path)
+    st = fileops.lstat(path)
     return (st.st_mode & 0o7777) != mode or st.st_uid != uid or st.st_gid != gid
 
 
+def _current(path):
+    """Bytes of the regular file at path; None when missing or when the
+    agent put a link there (the write replaces it, never follows it)."""
+    try:
+        return fileops.read_bytes(path)
+    except fileops.UnsafePath:
+        return None
+
+
+def _is_dir(path):
+    info = fileops.lstat(path)
+    return info is not None and stat.S_ISDIR(info.st_mode)
+
+
 class Change:
-    def __init__(self, kind, path, agent, data=None, mode=None, validate=None, diff=None, schema=None, backup=False):
+    def __init__(self, kind, path, agent, data=None, mode=None, validate=None, diff=None, schema=None, backup=False,
+                 store=None):
         self.kind, self.path, self.agent = kind, path, agent
         self.data, self.mode, self.validate, self.diff = data, mode, validate, diff
-        self.schema, self.backup = schema, backup
+        self.schema, self.backup, self.store = schema, backup, store
 
 
 def plan_directories(params, uid, gid):
     changes = []
     for item in params:
         mode = _mode(item["mode"])
-        if not os.path.isdir(item["path"]):
+        if not _is_dir(item["path"]):
             changes.append(Change("mkdir", item["path"], item.get("agent"), mode=mode,
                                   diff={"before_header": item["path"], "after_header": item["path"],
                                         "before": "(absent)\n", "after": "directory %04o\n" % mode}))
@@ -240,7 +266,7 @@ def plan_files(params, uid, gid):
     for item in params:
         data = item["content"].encode("utf-8")
         mode = _mode(item["mode"])
-        current = fileops.read_bytes(item["path"])
+        current = _current(item["path"])
         if current != data:
             if item.get("backup"):  # a managed config: show it as config_change does, secrets masked
                 before, after = txn.masked_text(current), txn.masked_text(data)
@@ -249,7 +275,7 @@ def plan_files(params, uid, gid):
             changes.append(Change("write", item["path"], item.get("agent"), data, mode, item.get("validate"),
                                   {"before_header": item["path"], "after_header": item["path"],
                                    "before": before, "after": after},
-                                  schema=item.get("schema"), backup=item.get("backup")))
+                                  schema=item.get("schema"), backup=item.get("backup"), store=item.get("store")))
         elif _meta_differs(item["path"], mode, uid, gid):
             changes.append(Change("meta", item["path"], item.get("agent"), mode=mode))
     return changes
@@ -258,13 +284,13 @@ def plan_files(params, uid, gid):
 def plan_env_files(params, uid, gid):
     changes = []
     for item in params:
-        current = fileops.read_bytes(item["path"])
-        old = fileops.parse_env(current.decode("utf-8", "replace")) if current is not None else {}
+        current = _current(item["path"])
+        old = files.parse_env(current.decode("utf-8", "replace")) if current is not None else {}
         new = dict(item["values"] or {})
         for key in item["generate"]:
             if not new.get(key):
                 new[key] = old.get(key) or secrets.token_hex(32)
-        data = fileops.render_env(new)
+        data = files.render_env(new)
         mode = _mode(item["mode"])
         if current != data:
             keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -280,7 +306,7 @@ def plan_env_files(params, uid, gid):
 def plan_absent(params):
     changes = []
     for item in params:
-        if os.path.lexists(item["path"]):
+        if fileops.lstat(item["path"]) is not None:
             changes.append(Change("remove", item["path"], item.get("agent"),
                                   diff={"before_header": item["path"], "after_header": item["path"],
                                         "before": "(present)\n", "after": "(absent)\n"}))
@@ -348,13 +374,11 @@ def run_validations(module, changes):
 def write_config(change, uid, gid):
     """The config_change path without the restart: lock, back up, write,
     log. The handler restarts and gateway_ready verifies."""
-    store = txn.ConfigStore(change.path, mode=change.mode)
+    store = txn.ConfigStore(change.path, change.store, mode=change.mode)
     with store.lock():
-        before = store.read()
+        before = _current(change.path)
         backup = store.backup(before) if before is not None else None
-        store.write(change.data)
-        os.chown(change.path, uid, gid)
-        os.chmod(change.path, change.mode)
+        fileops.write_atomic(change.path, change.data, change.mode, uid, gid)
         store.log({"result": "applied", "user": "agentfleet.vps.agents role", "backup": backup,
                    "checksum_before": txn.checksum(before), "checksum_after": txn.checksum(change.data)})
 
@@ -362,36 +386,32 @@ def write_config(change, uid, gid):
 def log_rejections(changes, errors):
     """One change-log line per managed config of a rejected call."""
     for change in changes:
-        if change.kind == "write" and change.backup and os.path.isdir(os.path.dirname(change.path)):
+        if change.kind == "write" and change.backup and _is_dir(os.path.dirname(change.path)):
             mine = [e for e in errors if e.startswith(change.path + " ")]
-            current = fileops.read_bytes(change.path)
-            txn.ConfigStore(change.path).log({
+            current = _current(change.path)
+            txn.ConfigStore(change.path, change.store).log({
                 "result": "rejected", "user": "agentfleet.vps.agents role",
                 "checksum_before": txn.checksum(current), "checksum_after": txn.checksum(current),
                 "errors": [e[-1000:] for e in mine] or ["another file of the same call was rejected"]})
 
 
-def apply(module, changes, uid, gid):
+def apply(changes, uid, gid):
+    """Every change through fileops: no symlink an agent put in its home is
+    followed, and one standing where a file or directory goes is replaced."""
     for change in changes:
         if change.kind == "mkdir":
-            os.makedirs(change.path, exist_ok=True)
-            os.chown(change.path, uid, gid)
-            os.chmod(change.path, change.mode)
+            if fileops.lstat(change.path) is not None:
+                fileops.remove(change.path)
+            fileops.makedirs(os.path.dirname(change.path), 0o755, uid, gid)
+            fileops.makedirs(change.path, change.mode, uid, gid)
         elif change.kind == "meta":
-            os.chown(change.path, uid, gid)
-            os.chmod(change.path, change.mode)
+            fileops.set_meta(change.path, change.mode, uid, gid)
         elif change.kind == "write" and change.backup:
             write_config(change, uid, gid)
         elif change.kind == "write":
-            tmp = fileops.write_temp(os.path.dirname(change.path), change.data, change.mode, uid, gid)
-            module.atomic_move(tmp, change.path, unsafe_writes=False)
-            os.chown(change.path, uid, gid)
-            os.chmod(change.path, change.mode)
+            fileops.write_atomic(change.path, change.data, change.mode, uid, gid)
         elif change.kind == "remove":
-            if os.path.isdir(change.path) and not os.path.islink(change.path):
-                shutil.rmtree(change.path)
-            else:
-                os.unlink(change.path)
+            fileops.remove(change.path)
 
 
 def main():
@@ -404,7 +424,8 @@ def main():
                 path_agent, mode=dict(type="str", default="0700"))),
             files=dict(type="list", elements="dict", default=[], options=dict(
                 path_agent, content=dict(type="str", required=True), mode=dict(type="str", default="0644"),
-                validate=dict(type="str"), schema=dict(type="path"), backup=dict(type="bool", default=False))),
+                validate=dict(type="str"), schema=dict(type="path"), backup=dict(type="bool", default=False),
+                store=dict(type="path"))),
             env_files=dict(type="list", elements="dict", default=[], options=dict(
                 path_agent, values=dict(type="dict", default={}, no_log=True),
                 generate=dict(type="list", elements="str", default=[], no_log=False),
@@ -429,7 +450,7 @@ def main():
                          % (len(errors), "\n\n".join(errors)), changed=False, errors=errors)
 
     if changes and not module.check_mode:
-        apply(module, changes, uid, gid)
+        apply(changes, uid, gid)
 
     result = dict(
         changed=bool(changes),

@@ -271,6 +271,7 @@ import pwd
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import canonical_json
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager
 
@@ -359,7 +360,7 @@ class ConfigChange:
             rc, out, err = self.module.run_command(["systemctl", "--no-pager", action, unit])
         else:
             try:
-                user = self.p["unit_user"] or pwd.getpwuid(self.store.owner()[0]).pw_name
+                user = self.p["unit_user"] or pwd.getpwuid(fileops.owner(self.store.path)[0]).pw_name
                 manager = UserManager(self.module.run_command, user)
             except KeyError:
                 return False, "unit_user %s does not exist on the host" % (self.p["unit_user"] or "(owner of path)")
@@ -492,7 +493,10 @@ def main():
                 result = change.run()
     except txn.ChangeError as exc:
         errors = exc.errors or [{"path": "$", "message": str(exc), "source": "input"}]
-        current = change.store.read()
+        try:
+            current = change.store.read()
+        except txn.ChangeError:
+            current = None
         change.log("rejected", current, current, errors=errors)
         change.result.update(result="rejected", errors=errors)
         module.fail_json(msg=str(exc), **change.result)

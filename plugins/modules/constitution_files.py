@@ -12,10 +12,14 @@ short_description: Render the constitution into every agent's workspace
 version_added: 0.1.0
 description:
   - Resolves each agent's articles (the fleet's, its role's extras, minus the disabled ones),
-    adds the permanent amendments of the penalty ledger that apply to it, and writes into the
-    workspace its C(openclaw.json) points at - C(CONSTITUTION.md), C(VIOLATIONS.md) (newest
-    first), a managed block in C(AGENTS.md) with the startup sequence and the law, and
-    C(HANDOFF.md) when it does not exist yet (never overwritten).
+    adds the permanent amendments of the penalty ledger that apply to it, and writes into its
+    workspace C(CONSTITUTION.md), C(VIOLATIONS.md) (newest first), a managed block in
+    C(AGENTS.md) with the startup sequence and the law (these three owned by root, mode 0644 - the
+    agent reads them and cannot rewrite them), and C(HANDOFF.md) when it does not exist yet
+    (the agent's, never overwritten).
+  - Workspace and bootstrap limits are the inventory's, never read from the C(openclaw.json) on
+    the host, so an agent that edits its own config cannot move the law or block a deploy.
+  - No symlink or hard link in a workspace is followed; one put where a file goes is replaced.
   - Text of C(AGENTS.md) outside the managed block is never changed; the block appears once.
   - Everything is checked before anything is written - article ids, exactly one supreme
     article, and OpenClaw's bootstrap budget (C(agents.defaults.bootstrapMaxChars) per file,
@@ -33,7 +37,7 @@ options:
     type: path
     default: /var/lib/agentfleet/constitution
   owner:
-    description: Owner of new workspace files (the service user).
+    description: Owner of C(HANDOFF.md) and of workspace directories this module creates (the service user).
     type: str
     required: true
   agents:
@@ -50,14 +54,16 @@ options:
         description: C(coordinator) or C(specialist).
         type: str
         default: specialist
-      config:
-        description: The agent's C(openclaw.json); its C(agents.defaults.workspace) and bootstrap limits win.
-        type: path
-        required: true
       workspace:
-        description: Workspace to use while O(agents[].config) does not exist yet (check mode on a new host).
+        description: The agent's workspace (its planned C(agents.defaults.workspace)).
         type: path
         required: true
+      max_chars:
+        description: Its C(agents.defaults.bootstrapMaxChars) as planned; OpenClaw's default (20000) when unset.
+        type: int
+      total_max_chars:
+        description: Its C(agents.defaults.bootstrapTotalMaxChars) as planned; OpenClaw's default (60000) when unset.
+        type: int
   articles:
     description: The fleet's articles (see the constitution role's C(constitution_articles)).
     type: list
@@ -98,10 +104,9 @@ EXAMPLES = r"""
     agents:
       - name: coordinator
         role: coordinator
-        config: /home/openclaw/.openclaw-coordinator/openclaw.json
         workspace: /home/openclaw/.openclaw-coordinator/workspace
       - name: coder
-        config: /home/openclaw/.openclaw-coder/openclaw.json
+        max_chars: 30000
         workspace: /home/openclaw/.openclaw-coder/workspace
 """
 
@@ -124,7 +129,7 @@ import pwd
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import constitution as law
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import write_if_changed
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
 
 
 def resolved_fleet(params):
@@ -141,7 +146,9 @@ def write_fleet(state_dir, fleet, check_mode):
     """fleet.json, root's, readable by all (the agents may read the law,
     not change it); True when it changed (or would)."""
     data = (json.dumps(fleet, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    return write_if_changed(law.fleet_path(state_dir), data, check_mode=check_mode)
+    if not check_mode:
+        fileops.makedirs(state_dir, 0o755)
+    return fileops.write_if_changed(law.fleet_path(state_dir), data, 0o644, check_mode=check_mode)
 
 
 def main():
@@ -152,8 +159,9 @@ def main():
             agents=dict(type="list", elements="dict", required=True, options=dict(
                 name=dict(type="str", required=True),
                 role=dict(type="str", default="specialist"),
-                config=dict(type="path", required=True),
                 workspace=dict(type="path", required=True),
+                max_chars=dict(type="int"),
+                total_max_chars=dict(type="int"),
             )),
             articles=dict(type="list", elements="dict", required=True),
             extra_articles=dict(type="list", elements="dict", default=[]),

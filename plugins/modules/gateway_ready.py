@@ -16,11 +16,11 @@ description:
   - When a gateway is not ready in time the task fails, naming each such agent with the
     last lines of its unit's journal.
   - For a gateway with O(gateways[].config), readiness verifies that config - its
-    C(last-good) copy in C(config-backups/) beside it moves to the file as it is now (the
-    only change this module makes). With O(rollback), a gateway that is not ready is put
-    back on its C(last-good) config the way M(agentfleet.vps.config_change) does - under
-    the file's lock, with a backup and a change log line - restarted and waited for again;
-    the task still fails and says so.
+    C(last-good) copy in O(gateways[].store) moves to the file as it is now (the only
+    change this module makes). With O(rollback), a gateway that is not ready is put back on
+    its C(last-good) config the way M(agentfleet.vps.config_change) does - under the file's
+    lock, with a backup and a change log line - restarted and waited for again; the task
+    still fails and says so.
   - With O(start_retries), a gateway whose unit has failed for good while being waited for
     (systemd does not restart it) is started again, at most that many times, within the same
     timeout. OpenClaw exits with status 78 when its startup state migration gives up, which a
@@ -53,6 +53,12 @@ options:
         required: true
       config:
         description: The gateway's C(openclaw.json), whose C(last-good) copy readiness moves.
+        type: path
+      store:
+        description:
+          - Directory of that config's backups, C(last-good) copy, lock and change log, as
+            M(agentfleet.vps.config_change) names it O(agentfleet.vps.config_change#module:backup_dir).
+          - Default C(config-backups/) beside O(gateways[].config).
         type: path
   rollback:
     description: Put a gateway that is not ready back on its C(last-good) config, when it has one.
@@ -90,6 +96,7 @@ EXAMPLES = r"""
         port: 19000
         unit: openclaw-gateway-coder.service
         config: /home/openclaw/.openclaw-coder/openclaw.json
+        store: /var/lib/agentfleet/config/coder
 """
 
 RETURN = r"""
@@ -117,7 +124,7 @@ rolled_back:
   description: Agents put back on their C(last-good) config, with whether they became ready on it.
   returned: always
   type: dict
-  sample: {coder: {recovered: true, backup: /home/openclaw/.openclaw-coder/config-backups/openclaw.json.20261128T041500.123456Z.bak}}
+  sample: {coder: {recovered: true, backup: /var/lib/agentfleet/config/coder/openclaw.json.20261128T041500.123456Z.bak}}
 """
 
 import time
@@ -176,7 +183,7 @@ class Reviver:
 def roll_back(module, manager, gateway):
     """Put gateway on its last good config, restart it, wait again.
     None when there is nothing different to go back to."""
-    store = txn.ConfigStore(gateway["config"])
+    store = txn.ConfigStore(gateway["config"], gateway["store"])
     with store.lock():
         good, current = store.last_good(), store.read()
         if good is None or good == current:
@@ -204,6 +211,7 @@ def main():
                 port=dict(type="int", required=True),
                 unit=dict(type="str", required=True),
                 config=dict(type="path"),
+                store=dict(type="path"),
             )),
             rollback=dict(type="bool", default=False),
             start_retries=dict(type="int", default=0),
@@ -227,7 +235,7 @@ def main():
     if not module.check_mode:
         for gateway, result in zip(gateways, results):
             if result["ready"] and gateway["config"]:
-                store = txn.ConfigStore(gateway["config"])
+                store = txn.ConfigStore(gateway["config"], gateway["store"])
                 with store.lock():
                     current = store.read()
                     if current is not None and store.promote(current):
@@ -247,7 +255,7 @@ def main():
                 if outcome:
                     rolled[gateway["name"]] = outcome
                     part += "\nRolled back to its last good config (%s): %s." % (
-                        txn.ConfigStore(gateway["config"]).last_good_path,
+                        txn.ConfigStore(gateway["config"], gateway["store"]).last_good_path,
                         "ready again" if outcome["recovered"] else "NOT ready on that one either")
             parts.append(part)
         module.fail_json(msg="\n\n".join(parts), gateways=results, changed=changed or bool(rolled),

@@ -116,7 +116,7 @@ import pwd
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import constitution as law
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import append_line, exclusive
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
 
 
 def main():
@@ -150,7 +150,7 @@ def main():
     ledger_file = law.ledger_path(p["state_dir"])
     # The duplicate check and the append under one lock: the same entry
     # recorded twice at the same moment lands once.
-    with contextlib.nullcontext() if module.check_mode else exclusive(ledger_file + ".lock"):
+    with contextlib.nullcontext() if module.check_mode else fileops.lock(ledger_file + ".lock"):
         ledger = law.read_ledger(ledger_file)
         agent = agents[p["agent"]]
         entry_id = law.entry_id(p["agent"], p["what"], p["why"], p["changed"])
@@ -181,7 +181,7 @@ def main():
             module.fail_json(msg="violation refused, nothing was written:\n- " + "\n- ".join(problems), problems=problems)
 
         if not module.check_mode:
-            append_line(ledger_file, json.dumps(entry, sort_keys=True) + "\n", 0o644)
+            fileops.append_line(ledger_file, json.dumps(entry, sort_keys=True) + "\n", 0o644)
             try:
                 owner = pwd.getpwnam(fleet["owner"])
             except KeyError:

@@ -120,14 +120,18 @@ def test_first_starts_came_in_groups_each_after_the_last_was_ready(host):
         assert gap > 1_000_000, f"{later} entered active {gap} us after {earlier}: {entered}"
 
 
-def test_watchdog_scheduled_by_default_and_sees_a_healthy_fleet(host):
-    crontab = host.run_test(f"crontab -l -u {FLEET_USER}").stdout
-    assert "*/15 * * * * /opt/agentfleet/bin/agentfleet-watchdog --trigger cron" in crontab
+def test_watchdog_scheduled_by_default_as_root_and_sees_a_healthy_fleet(host):
+    cron_d = host.file("/etc/cron.d/agentfleet-watchdog").content_string
+    assert "*/15 * * * * root /opt/agentfleet/bin/agentfleet-watchdog --trigger cron" in cron_d
+    assert "agentfleet" not in host.run(f"crontab -l -u {FLEET_USER}").stdout
     assert host.service("cron").is_running
-    run = host.run(f"runuser -u {FLEET_USER} -- /opt/agentfleet/bin/agentfleet-watchdog")
+    run = host.run("/opt/agentfleet/bin/agentfleet-watchdog")
     assert run.rc == 0, run.stderr
     assert f"{len(agent_names())} healthy, 0 incident(s)" in run.stdout
     watched = json.loads(host.file("/etc/agentfleet/watchdog.json").content_string)["agents"]
     assert sorted(agent["name"] for agent in watched) == sorted(agent_names())
-    secrets = host.file("/etc/agentfleet/watchdog-secrets.json")
-    assert secrets.mode == 0o640 and secrets.user == "root" and secrets.group == FLEET_USER
+    for secret in ("/etc/agentfleet/watchdog-secrets.json", "/etc/agentfleet/oversight-secrets.json"):
+        secrets = host.file(secret)
+        assert secrets.mode == 0o600 and secrets.user == "root" and secrets.group == "root", secret
+    for state in ("/var/lib/agentfleet/watchdog", "/var/lib/agentfleet/config"):
+        assert host.file(state).user == "root" and not host.file(state).mode & 0o007, state

@@ -94,6 +94,8 @@ CASES = {
                                        ["watchdog_interval=90 (whole minutes, 1 to 60)"]),
     "watchdog-llm-without-model": ({"watchdog_llm_url": "http://127.0.0.1:9/v1"},
                                    ["watchdog_llm_url=http://127.0.0.1:9/v1 needs", "watchdog_llm_model"]),
+    "webhook-not-http": ({"oversight_webhook_url": "file:///etc/shadow"},
+                         ["oversight_webhook_url must be an http(s) URL"]),
 }
 
 

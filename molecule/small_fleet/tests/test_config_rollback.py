@@ -10,8 +10,8 @@ from fleet_checks import HOME, readyz, run_playbook, task_results, unit_props, w
 AGENT = "coder"
 STATE = f"{HOME}/.openclaw-{AGENT}"
 CONFIG = f"{STATE}/openclaw.json"
-LAST_GOOD = f"{STATE}/config-backups/openclaw.json.last-good"
-CHANGE_LOG = f"{STATE}/config-backups/changes.jsonl"
+LAST_GOOD = "/var/lib/agentfleet/config/coder/openclaw.json.last-good"
+CHANGE_LOG = "/var/lib/agentfleet/config/coder/changes.jsonl"
 CHANGE_TASK = "Change the config, restart the gateway and verify it (rolled back by itself on failure)"
 # Passes OpenClaw's schema and `config validate`, but the gateway cannot
 # bind an address the host does not have, so it never becomes ready.

@@ -48,7 +48,9 @@ def test_files_are_in_the_workspace_each_config_points_at(host):
         ws = workspace(host, name)
         assert ws == f"{HOME}/.openclaw-{name}/workspace"
         for file in FILES:
-            assert host.file(f"{ws}/{file}").user == "openclaw", (name, file)
+            # The law is root's (the agent reads it, cannot rewrite it); HANDOFF.md is the agent's.
+            owner = "openclaw" if file == "HANDOFF.md" else "root"
+            assert host.file(f"{ws}/{file}").user == owner and host.file(f"{ws}/{file}").mode == 0o644, (name, file)
         agents_md = host.file(f"{ws}/AGENTS.md").content_string
         assert agents_md.startswith(BEGIN) and agents_md.count(BEGIN) == 1
         assert "Quality before speed (supreme" in agents_md

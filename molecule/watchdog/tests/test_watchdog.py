@@ -11,6 +11,7 @@ import pytest
 from fleet_checks import HOME, FakeEndpoint, readyz, run_playbook, unit_props, user_systemctl, wait_until
 
 STATE = "/var/lib/agentfleet/watchdog"
+STORE = "/var/lib/agentfleet/config"
 INCIDENTS = f"{STATE}/incidents.jsonl"
 ALERTS = f"{HOME}/.openclaw-coordinator/workspace/ALERTS.md"
 COMMAND = "/opt/agentfleet/bin/agentfleet-watchdog"
@@ -31,8 +32,8 @@ def llm(host):
 
 
 def watchdog(host):
-    """One watchdog run as the service user, as cron runs it."""
-    result = host.run(f"runuser -u openclaw -- {COMMAND}")
+    """One watchdog run as root, as cron runs it."""
+    result = host.run(COMMAND)
     assert result.rc == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -91,7 +92,7 @@ def test_stopped_agent_is_healed_by_a_direct_run(host, llm):
 
 def test_invalid_json_config_is_restored_from_last_good(host, llm):
     config = f"{HOME}/.openclaw-coder/openclaw.json"
-    good = host.file(f"{HOME}/.openclaw-coder/config-backups/openclaw.json.last-good").content_string
+    good = host.file(f"{STORE}/coder/openclaw.json.last-good").content_string
     host.run_test("runuser -u openclaw -- sh -c %s" % shlex.quote(f"printf %s '{{ this is not json' > {config}"))
     assert user_systemctl(host, "restart", "openclaw-gateway-coder.service").rc == 0
     assert wait_until(lambda: unit_props(host, "coder")["ActiveState"] == "failed", 60)
@@ -108,7 +109,7 @@ def test_invalid_json_config_is_restored_from_last_good(host, llm):
     assert "restored last known good" in incident["steps"][1]["detail"]
     assert host.file(config).content_string == good
     assert ready(host, "coder")
-    change = json.loads(host.file(f"{HOME}/.openclaw-coder/config-backups/changes.jsonl")
+    change = json.loads(host.file(f"{STORE}/coder/changes.jsonl")
                         .content_string.splitlines()[-1])
     assert change["user"] == "watchdog" and change["result"] == "restored"
 
@@ -188,8 +189,8 @@ def test_two_runs_at_once_one_acts(host, llm):
     # coder had its three remediations this hour; the breaker would trip.
     stop(host, "reviewer")
     before = len(incidents(host))
-    both = host.run(f"runuser -u openclaw -- {COMMAND} > /tmp/wd-a 2>&1 & "
-                    f"runuser -u openclaw -- {COMMAND} > /tmp/wd-b 2>&1 & wait; cat /tmp/wd-a; echo ===; cat /tmp/wd-b")
+    both = host.run(f"{COMMAND} > /tmp/wd-a 2>&1 & {COMMAND} > /tmp/wd-b 2>&1 & wait; "
+                    "cat /tmp/wd-a; echo ===; cat /tmp/wd-b")
     outputs = both.stdout.split("===")
     held = [o for o in outputs if "lock held by another watchdog run" in o]
     acted = [o for o in outputs if "(recovered)" in o]
@@ -211,7 +212,7 @@ def test_an_allowed_script_runs_sandboxed(host, llm):
     llm.answer(json.dumps({"diagnosis": "needs a marker", "action": "run_script",
                            "script": f"touch {inside}\ntouch {outside} || echo home is read-only\n"}))
     stop(host, "reviewer")
-    out = host.run_test(f"runuser -u openclaw -- {COMMAND} --config /tmp/watchdog-scripts.json").stdout
+    out = host.run_test(f"{COMMAND} --config /tmp/watchdog-scripts.json").stdout
     assert "run_script (recovered)" in out, out
     step = incidents(host)[-1]["steps"][0]
     assert step["action"] == "run_script" and step["script"].startswith(f"touch {inside}")
@@ -225,8 +226,9 @@ def test_an_allowed_script_runs_sandboxed(host, llm):
 def test_cron_fires_the_watchdog(host, llm):
     deployed = run_playbook("--tags", "watchdog", "-e", "watchdog_enabled=true", "-e", "watchdog_interval=1")
     assert deployed.returncode == 0, deployed.stdout[-3000:]
-    assert "*/1 * * * * /opt/agentfleet/bin/agentfleet-watchdog --trigger cron" in host.run_test(
-        "crontab -l -u openclaw").stdout
+    cron_d = host.file("/etc/cron.d/agentfleet-watchdog")
+    assert cron_d.user == "root" and not cron_d.mode & 0o022
+    assert "*/1 * * * * root /opt/agentfleet/bin/agentfleet-watchdog --trigger cron" in cron_d.content_string
     before = len(incidents(host))
     stop(host, "coordinator")
     assert wait_until(lambda: len(incidents(host)) > before and ready(host, "coordinator"), 200, 5)

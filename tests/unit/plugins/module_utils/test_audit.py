@@ -276,12 +276,13 @@ def test_run_writes_reports_sends_new_findings_once(tmp_path, recorder, monkeypa
               "log_dir": str(tmp_path), "constitution_state_dir": str(tmp_path / "none"),
               "incident_log": str(tmp_path / "none.jsonl"), "secrets": {"webhook_url": hook.url + "/hook"},
               "coordinator": {"alerts_file": str(tmp_path / "ALERTS.md")}}
-    monkeypatch.setattr(audit, "user_units", lambda units: {u: {"ActiveState": "active", "NRestarts": "0"}
-                                                            for u in units})
+    monkeypatch.setattr(audit, "user_units",
+                        lambda units, user: {u: {"ActiveState": "active", "NRestarts": "0"} for u in units})
     report = audit.run(config, NOW)
     assert [(f["rule"], f["new"]) for f in report["findings"]] == [("agent-down", True)]
-    assert len(hook.requests) == 1 and "agent-down coder" in hook.requests[0][1]["text"]
-    assert "agent-down coder" in (tmp_path / "ALERTS.md").read_text()
+    assert len(hook.requests) == 1 and "agent-down `coder`" in hook.requests[0][1]["text"]
+    alerts_md = (tmp_path / "ALERTS.md").read_text()
+    assert alerts_md.startswith("# ALERTS\n") and "agent-down `coder`" in alerts_md
     for ext in ("json", "md", "xml"):
         assert os.path.islink(tmp_path / "reports" / ("latest." + ext))
     assert 'failures="1"' in (tmp_path / "reports" / "latest.xml").read_text()
@@ -297,7 +298,7 @@ def test_failed_delivery_is_sent_again_next_time(tmp_path, recorder, monkeypatch
     agent = make_agent(tmp_path)
     config = {"agents": [dict(agent, port=1)], "report_dir": str(tmp_path / "r"), "log_dir": str(tmp_path),
               "secrets": {"webhook_url": "http://127.0.0.1:1/down"}, "coordinator": {}}
-    monkeypatch.setattr(audit, "user_units", lambda units: {})
+    monkeypatch.setattr(audit, "user_units", lambda units, user: {})
     report = audit.run(config, NOW)
     assert report["alerts"]["webhook"]["errors"]
     hook = recorder()

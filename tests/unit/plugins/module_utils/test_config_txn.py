@@ -137,12 +137,12 @@ def test_crash_between_temp_write_and_rename_leaves_the_original(tmp_path):
         import os, signal, sys
         sys.path.insert(0, %r)
         from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
-        live, real_replace = %r, os.replace
-        def crash_at_rename(src, dst):
-            if dst == live:
+        live, real_rename = %r, os.rename
+        def crash_at_rename(src, dst, **kwargs):
+            if dst == os.path.basename(live):
                 os.kill(os.getpid(), signal.SIGKILL)
-            real_replace(src, dst)
-        os.replace = crash_at_rename
+            real_rename(src, dst, **kwargs)
+        os.rename = crash_at_rename
         store = txn.ConfigStore(live)
         with store.lock():
             txn.apply_verified(store, b'{"a": 2}\\n')
@@ -150,13 +150,13 @@ def test_crash_between_temp_write_and_rename_leaves_the_original(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], check=False)
     assert proc.returncode == -9
     assert live.read_bytes() == b'{"a": 1}\n'
-    leftovers = [n for n in os.listdir(tmp_path) if txn.TEMP_MARK in n]
+    leftovers = [n for n in os.listdir(tmp_path) if n.startswith(".c.json.") and n.endswith(".tmp")]
     assert len(leftovers) == 1  # the fsynced temp file the crash left
     assert (tmp_path / leftovers[0]).read_bytes() == b'{"a": 2}\n'
     store = txn.ConfigStore(str(live))
     with store.lock():
         pass
-    assert [n for n in os.listdir(tmp_path) if txn.TEMP_MARK in n] == []
+    assert [n for n in os.listdir(tmp_path) if n.endswith(".tmp")] == []
     assert live.read_bytes() == b'{"a": 1}\n'
 
 

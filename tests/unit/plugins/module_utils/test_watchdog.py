@@ -24,7 +24,7 @@ class ScriptedHost:
                       "NRestarts": "0", "ActiveEnterTimestampMonotonic": "0", "ControlGroup": "/user.slice/x/app.slice/"
                       "openclaw-gateway-coder.service"}
         self.calls, self.killed, self.clock, self.pending = [], [], 1000.0, None
-        self.stray = {}
+        self.stray, self.uid, self.gid, self.other_users = {}, 1000, 1000, set()
 
     def systemctl(self, *args):
         self.calls.append(("systemctl",) + args)
@@ -50,6 +50,12 @@ class ScriptedHost:
     def run(self, argv, timeout=120, env=None):
         self.calls.append(tuple(argv))
         return 0, "done", ""
+
+    def run_as(self, argv, timeout=120, env=None):
+        return self.run(("runuser", "-u", "agent", "--") + tuple(argv), timeout, env)
+
+    def owner(self, pid):
+        return 0 if pid in self.other_users else self.uid
 
     def listeners(self, port):
         return sorted(self.stray)
@@ -130,11 +136,15 @@ def test_allowed_script_runs_only_in_a_sandboxed_transient_unit(fleet):
     ok, _detail = wd.act_run_script(host, dict(fleet, script_timeout=45), fleet["agents"][0],
                                     {"script": "echo hi"})
     argv = next(c for c in host.calls if c[0] == "systemd-run")
+    state_dir = fleet["agents"][0]["state_dir"]
     assert ok and argv[-3:] == ("/bin/sh", "-c", "echo hi")
-    for prop in ("PrivateUsers=yes", "ProtectSystem=strict", "ProtectHome=read-only", "NoNewPrivileges=yes",
-                 "ReadWritePaths=%s" % fleet["agents"][0]["state_dir"], "RuntimeMaxSec=45", "PrivateTmp=yes"):
+    for prop in ("ProtectSystem=strict", "TemporaryFileSystem=/home:ro", "BindPaths=%s" % state_dir,
+                 "InaccessiblePaths=-%s/gateway.env" % state_dir, "PrivateNetwork=yes", "NoNewPrivileges=yes",
+                 "InaccessiblePaths=-/etc/agentfleet -/var/lib/agentfleet -/run/user", "RuntimeMaxSec=45",
+                 "PrivateTmp=yes"):
         assert prop in argv, prop
-    assert "--user" in argv and "--wait" in argv
+    # A system unit as the agent's own uid: never root, never the user manager.
+    assert argv[argv.index("--uid") + 1] == "1000" and "--user" not in argv and "--wait" in argv
 
 
 # ----------------------------------------------------------------- LLM
@@ -204,7 +214,7 @@ def test_stopped_agent_restart_heals_and_is_logged_and_alerted(fleet, monkeypatc
     assert incident["symptom"] == "unit inactive (dead, result success)" and summary["healthy"] == []
     assert ("systemctl", "reset-failed", "openclaw-gateway-coder.service") in host.calls
     with open(fleet["alerts_file"], encoding="utf-8") as handle:
-        assert "**coder** unit inactive" in handle.read()
+        assert "**coder** `unit inactive" in handle.read()
     assert wd.run(fleet, host=host)["healthy"] == ["coder"] and len(incidents(fleet)) == 1
 
 
@@ -245,7 +255,9 @@ def test_kill_port_holder_stops_only_strays_of_other_cgroups(fleet, monkeypatch)
     runner_tracking(monkeypatch, host)
     host.pending = "kill_port_holder"
     host.heals = {"kill_port_holder"}
-    host.stray = {41: "0::/user.slice/x/app.slice/openclaw-gateway-coder.service\n", 42: "0::/user.slice/x/session.scope\n"}
+    host.stray = {41: "0::/user.slice/x/app.slice/openclaw-gateway-coder.service\n", 42: "0::/user.slice/x/session.scope\n",
+                  43: "0::/system.slice/sshd.service\n"}
+    host.other_users = {43}  # not the agent's: root never kills it on the agent's behalf
     ok, detail = wd.act_kill_port_holder(host, fleet, fleet["agents"][0], None)
     assert ok and "42" in detail and [kill[0] for kill in host.killed] == [42]
     host.stray = {}
@@ -314,3 +326,53 @@ def test_the_oversight_audit_reports_each_incident_once_written(fleet, monkeypat
     assert (found["rule"], found["agent"]) == ("watchdog-incident", "coder")
     assert "-> restart (recovered)" in found["summary"]
     assert audit_checks.check_incidents(fleet["incident_log"], wd.now_utc()) == []
+
+
+def test_unreadable_unit_states_change_nothing(fleet, monkeypatch):
+    """The user manager does not answer: every agent would look down, and
+    restoring last-good over a fresh config would be the wrong cure."""
+    host = ScriptedHost()
+    runner_tracking(monkeypatch, host)
+
+    def unreadable(units):
+        raise wd.HostUnreadable("cannot read the unit states of agent's user manager (systemctl exited 1: bus)")
+    host.units = unreadable
+    summary = wd.run(fleet, host=host)
+    assert summary["incidents"] == [] and summary["healthy"] == []
+    assert summary["unreadable"] and "coder" in summary["unreadable"][0]
+    assert not any(c[0] == "systemctl" for c in host.calls) and not os.path.exists(fleet["incident_log"])
+
+
+def test_an_agent_s_log_is_never_another_agent_s(tmp_path):
+    """OpenClaw doubles each '-' of a profile name in its log file name."""
+    (tmp_path / "openclaw-coder--1-2026-11-28.log").write_text("coder-1's secret line\n")
+    assert wd.gateway_log(str(tmp_path), "coder", 10) == ""
+    assert "coder-1's secret line" in wd.gateway_log(str(tmp_path), "coder-1", 10)
+    (tmp_path / "openclaw-coder-2026-11-28.log").symlink_to("/etc/hostname")
+    assert wd.gateway_log(str(tmp_path), "coder", 10).startswith("(not read:")
+
+
+@pytest.mark.parametrize("work", ["staged", "hold file", "config change"])
+def test_deliberate_work_is_left_alone_and_said(fleet, monkeypatch, tmp_path, work):
+    """A stopped gateway that a playbook is working on is not a failure."""
+    host = ScriptedHost()
+    runner_tracking(monkeypatch, host)
+    agent = fleet["agents"][0]
+    if work == "staged":
+        fleet["staged"] = True
+    elif work == "hold file":
+        fleet["hold_dir"] = str(tmp_path / "hold")
+        (tmp_path / "hold").mkdir()
+        (tmp_path / "hold" / "coder").write_text("upgrade.yml is moving it\n")
+    if work == "config change":
+        store = config_txn.ConfigStore(agent["config"])
+        with store.lock():
+            summary = wd.run(fleet, host=host)
+    else:
+        summary = wd.run(fleet, host=host)
+    assert summary["incidents"] == [] and len(summary["held"]) == 1 and summary["held"][0].startswith("coder (")
+    assert not any(c[0] == "systemctl" and c[1] in ("restart", "start") for c in host.calls)
+    if work == "hold file":
+        old = os.path.getmtime(tmp_path / "hold" / "coder") - wd.HOLD_MAX_AGE - 60
+        os.utime(tmp_path / "hold" / "coder", (old, old))
+        assert wd.run(fleet, host=host)["incidents"], "a stale hold must not keep an agent down forever"

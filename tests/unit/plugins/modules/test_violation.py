@@ -27,14 +27,13 @@ def fleet(tmp_path, me):
         (state / "workspace").mkdir(parents=True)
         (state / "openclaw.json").write_text(json.dumps({"agents": {"defaults": {"workspace": str(state / "workspace")}}}))
         (state / "workspace" / "AGENTS.md").write_text("# Seeded by OpenClaw\n")
-        agents.append({"name": name, "role": role, "config": str(state / "openclaw.json"),
-                       "workspace": "/not/used/when/the/config/exists"})
+        agents.append({"name": name, "role": role, "workspace": str(state / "workspace")})
     return {"state_dir": str(tmp_path / "law"), "owner": me, "agents": agents,
             "articles": DEFAULTS["constitution_articles"], "role_articles": DEFAULTS["constitution_role_articles"]}
 
 
 def workspace(fleet, name):
-    return Path(next(a["config"] for a in fleet["agents"] if a["name"] == name)).parent / "workspace"
+    return Path(next(a["workspace"] for a in fleet["agents"] if a["name"] == name))
 
 
 def snapshot(root):
@@ -53,6 +52,31 @@ def test_render_is_idempotent_and_keeps_handoff(fleet, run_module, tmp_path):
     assert handoff.read_text() == "# HANDOFF\nmine\n"
     assert "Alerts first" in (workspace(fleet, "boss") / "CONSTITUTION.md").read_text()
     assert "Alerts first" not in (workspace(fleet, "coder") / "CONSTITUTION.md").read_text()
+
+
+def test_the_agent_s_own_config_cannot_move_or_block_the_law(fleet, run_module, tmp_path):
+    """An agent rewrites its openclaw.json: a workspace elsewhere, a tiny
+    bootstrap limit, then JSON5. Neither moves the law nor blocks it."""
+    config = workspace(fleet, "coder").parent / "openclaw.json"
+    elsewhere = tmp_path / "elsewhere"
+    config.write_text(json.dumps({"agents": {"defaults": {"workspace": str(elsewhere), "bootstrapMaxChars": 10}}}))
+    first = run_module(constitution_files, fleet)
+    assert not first.get("failed") and (workspace(fleet, "coder") / "CONSTITUTION.md").is_file()
+    assert not elsewhere.exists()
+    config.write_text("{agents: {defaults: {workspace: '/tmp',},},} // json5\n")
+    assert not run_module(constitution_files, fleet).get("failed")
+
+
+def test_law_files_are_root_s_and_a_link_in_their_place_is_replaced(fleet, run_module, tmp_path):
+    run_module(constitution_files, fleet)
+    target = tmp_path / "root-only"
+    target.write_text("root only\n")
+    law_file = workspace(fleet, "coder") / "CONSTITUTION.md"
+    law_file.unlink()
+    law_file.symlink_to(target)
+    assert run_module(constitution_files, fleet)["changed"]
+    assert not law_file.is_symlink() and target.read_text() == "root only\n"
+    assert os.stat(law_file).st_uid == 0 and (os.stat(law_file).st_mode & 0o777) == 0o644
 
 
 def test_check_mode_writes_nothing(fleet, run_module, tmp_path):
