@@ -69,8 +69,8 @@ for _ in range(rounds):
         # state, the previous audit's state kept.
         for kind in ("first", "next"):
             start = time.monotonic()
-            proc = subprocess.run(["runuser", "-u", "openclaw", "--", "/opt/agentfleet/bin/agentfleet-audit",
-                                   "--config", configs[size]], capture_output=True, text=True)
+            proc = subprocess.run(["/opt/agentfleet/bin/agentfleet-audit", "--config", configs[size]],
+                                  capture_output=True, text=True)
             times[kind][size].append(time.monotonic() - start)
             report = json.load(open("%s/reports-%d/latest.json" % (root, size)))
             down = sum(1 for f in report["findings"] if f["rule"] == "agent-down")

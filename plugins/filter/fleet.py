@@ -113,12 +113,18 @@ def fleet_audit_agents(plan, agents, home, store=None):
     return result
 
 
+def fleet_memory_high(memory_max):
+    """MemoryHigh= of a gateway unit for its MemoryMax= (90 %, in MiB)."""
+    return fleet_plan.memory_high(memory_max)
+
+
 class FilterModule:
     """agentfleet.vps fleet plan filters."""
 
     def filters(self):
         return {
             "fleet_port_plan": _wrap(fleet_port_plan),
+            "fleet_memory_high": _wrap(fleet_memory_high),
             "fleet_audit_agents": _wrap(fleet_audit_agents),
             "fleet_env_files": _wrap(fleet_env_files),
             "fleet_gateway_probe": _wrap(fleet_gateway_probe),

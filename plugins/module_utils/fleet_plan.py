@@ -32,6 +32,21 @@ def unit_name(agent_name):
     return "%s%s.service" % (UNIT_PREFIX, agent_name)
 
 
+_SIZE = re.compile(r"^([0-9]+)([KMGT]?)$")
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def memory_high(memory_max, share=0.9):
+    """systemd MemoryHigh= for a MemoryMax= (bytes with an optional K, M,
+    G or T): share of it, in MiB, so a gateway is throttled and reclaimed
+    before the kernel kills it; "infinity" (or anything unparsable, which
+    the unit's own check will reject) stays as it is."""
+    found = _SIZE.match(str(memory_max).strip().upper())
+    if not found:
+        return str(memory_max)
+    return "%dM" % max(1, int(int(found.group(1)) * _UNITS[found.group(2)] * share) >> 20)
+
+
 def log_file_name(agent_name, day):
     """OpenClaw's daily log file of a profile: each '-' of the name is
     doubled (coder-1 -> openclaw-coder--1-2026-11-28.log), so no agent's

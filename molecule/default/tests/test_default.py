@@ -89,10 +89,24 @@ def test_unit_file(host, name):
     text = host.file(f"{HOME}/.config/systemd/user/{unit(name)}").content_string
     assert "Ansible managed" in text.splitlines()[0]
     for line in ("Restart=on-failure", "RestartSec=30", "RestartPreventExitStatus=78", "StartLimitBurst=10",
-                 "MemoryMax=2G", "WantedBy=default.target", f"--profile {name} gateway --port",
+                 "MemoryHigh=1843M", "MemoryMax=2G", "OOMScoreAdjust=500", "NoNewPrivileges=yes",
+                 "WantedBy=default.target", f"--profile {name} gateway --port",
                  f"/openclaw/{OPENCLAW_VERSION}/lib/node_modules/openclaw/openclaw.mjs"):
         assert line in text
     assert "sk-ant" not in text and "TOKEN=" not in text
+
+
+@pytest.mark.parametrize("name", agent_names())
+def test_the_running_gateway_has_the_unit_s_limits(host, name):
+    """What the user manager really enforces, read from the live process
+    and its cgroup, not from the unit file."""
+    pid = int(unit_props(host, name)["MainPID"])
+    status = host.file(f"/proc/{pid}/status").content_string
+    assert "NoNewPrivs:\t1" in status, name
+    assert host.file(f"/proc/{pid}/oom_score_adj").content_string.strip() == "500", name
+    cgroup = host.file(f"/proc/{pid}/cgroup").content_string.strip().split("::", 1)[1]
+    limits = {f: host.file(f"/sys/fs/cgroup{cgroup}/{f}").content_string.strip() for f in ("memory.high", "memory.max")}
+    assert limits == {"memory.high": str(1843 << 20), "memory.max": str(2 << 30)}, (name, limits)
 
 
 def test_ports_listening_and_ready(host):

@@ -26,8 +26,8 @@ OVERSEERS = ("/var/lib/agentfleet/watchdog/breaker.json", "/var/lib/agentfleet/w
              "/var/lib/agentfleet/watchdog/incidents.jsonl", "/var/lib/agentfleet/oversight/state.json",
              "/var/lib/agentfleet/oversight/.lock", "/var/lib/agentfleet/oversight/latest.json",
              "/var/lib/agentfleet/config/coder/changes.jsonl", "/var/lib/agentfleet/config/coder/openclaw.json.last-good",
-             "/etc/agentfleet/watchdog-secrets.json", "/etc/agentfleet/oversight-secrets.json",
-             "/etc/cron.d/agentfleet-watchdog")
+             "/etc/agentfleet/watchdog-secrets.json", "/etc/agentfleet/oversight-secrets.json")
+CRON_FILE = "/etc/cron.d/agentfleet-watchdog"
 MERGE = json.dumps({"merge": {"agents": {"defaults": {"model": {"primary": "anthropic/claude-haiku-4-5"}}}}})
 SEEN = {}
 
@@ -61,14 +61,27 @@ def root_files(host):
 
 
 def test_the_overseers_secrets_state_and_schedule_are_out_of_reach(host):
+    # One incident and one audit, so that every state file exists.
+    assert user_systemctl(host, "stop", "openclaw-gateway-coder.service").rc == 0
+    run = host.run("/opt/agentfleet/bin/agentfleet-watchdog")
+    assert run.rc == 0 and "(recovered)" in run.stdout, run.stdout + run.stderr
+    audit(host)
     for path in OVERSEERS:
         assert host.file(path).exists, path
         for attempt in (f"cat {path}", f"echo forged >> {path}", f"flock -n {path} true", f"rm -f {path}"):
             assert as_agent(host, attempt).rc != 0, attempt
         assert host.file(path).exists, path
-    # The agent's own crontab is all `crontab -r` can remove.
-    as_agent(host, "crontab -r")
-    assert "agentfleet-watchdog --trigger cron" in host.file("/etc/cron.d/agentfleet-watchdog").content_string
+    # The schedule is root's: the agent's own crontab is all `crontab -r` removes.
+    proc = run_playbook("--tags", "watchdog", "-e", "watchdog_enabled=true", "-e", "watchdog_interval=60")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    try:
+        as_agent(host, "crontab -r")
+        for attempt in (f"echo '* * * * * root true' >> {CRON_FILE}", f"rm -f {CRON_FILE}"):
+            assert as_agent(host, attempt).rc != 0, attempt
+        assert "root /opt/agentfleet/bin/agentfleet-watchdog --trigger cron" in host.file(CRON_FILE).content_string
+    finally:
+        proc = run_playbook("--tags", "watchdog")
+        assert proc.returncode == 0, proc.stdout[-3000:]
 
 
 def test_the_law_is_read_only_for_the_agent(host):
@@ -149,7 +162,8 @@ def test_removing_or_replacing_the_law_and_moving_the_workspace_are_reported(hos
     proc = run_playbook("--tags", "constitution")
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert host.file(f"{WORKSPACE}/VIOLATIONS.md").user == "root"
-    assert not host.file(f"{STATE}/elsewhere").exists
+    # (the gateway itself may have followed its config there; root did not)
+    assert not host.file(f"{STATE}/elsewhere/CONSTITUTION.md").exists
     proc = run_playbook()
     assert proc.returncode == 0, proc.stdout[-3000:]
 

@@ -78,7 +78,7 @@ def test_clean_fleet_no_findings_and_the_timer_ran_by_itself(host, endpoint):
 
     result = run_playbook(playbook="audit.yml")
     assert result.returncode == 0, result.stdout[-3000:]
-    assert task_results(result.stdout, "Run every oversight check as the service user")["findings"] == []
+    assert task_results(result.stdout, "Run every oversight check")["findings"] == []
 
 
 def test_four_problems_are_four_findings_sent_once_each(host, endpoint):

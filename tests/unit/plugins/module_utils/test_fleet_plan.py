@@ -114,3 +114,9 @@ def test_deep_merge_does_not_touch_inputs():
     merged = fleet_plan.deep_merge(base, {"a": {"c": [2], "d": 3}})
     assert merged == {"a": {"b": 1, "c": [2], "d": 3}}
     assert base == {"a": {"b": 1, "c": [1]}}
+
+
+@pytest.mark.parametrize("memory_max, high", [("2G", "1843M"), ("1536M", "1382M"), ("512m", "460M"),
+                                              ("infinity", "infinity")])
+def test_memory_high_is_nine_tenths_of_memory_max(memory_max, high):
+    assert fleet_plan.memory_high(memory_max) == high
