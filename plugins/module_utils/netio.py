@@ -127,4 +127,3 @@ def open_url(request, timeout, proxies=True):
     if not proxies:
         handlers.append(urllib.request.ProxyHandler({}))
     return urllib.request.build_opener(*handlers).open(request, timeout=timeout)
-
