@@ -148,7 +148,9 @@ def test_links_the_agent_plants_are_refused_or_replaced_never_followed(host, roo
 
 def test_removing_or_replacing_the_law_and_moving_the_workspace_are_reported(host):
     as_agent(host, f"rm -f {WORKSPACE}/VIOLATIONS.md")
-    as_agent(host, f"sed '/AGENTFLEET CONSTITUTION/,$d' {WORKSPACE}/AGENTS.md > /tmp/a && mv -f /tmp/a {WORKSPACE}/AGENTS.md")
+    # A copy of AGENTS.md without the managed block, moved over the original.
+    as_agent(host, f"sed '/BEGIN agentfleet.vps constitution/,/END agentfleet.vps constitution/d' "
+                   f"{WORKSPACE}/AGENTS.md > /tmp/a && mv -f /tmp/a {WORKSPACE}/AGENTS.md")
     config = json.loads(host.file(f"{STATE}/openclaw.json").content_string)
     config["agents"]["defaults"]["workspace"] = f"{STATE}/elsewhere"
     as_agent(host, "printf '%%s' %s > %s/openclaw.json" % (shlex.quote(json.dumps(config)), STATE))
