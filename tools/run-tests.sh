@@ -71,7 +71,7 @@ else
 fi
 
 # Longest first (as measured), so the last lane to finish does not start late.
-order=(default upgrade multihost watchdog small_fleet hostile oversight preflight)
+order=(default hostile upgrade watchdog multihost small_fleet oversight preflight)
 scenarios=()
 for name in "${order[@]}"; do
   if [ -f "molecule/$name/molecule.yml" ]; then scenarios+=("$name"); fi
