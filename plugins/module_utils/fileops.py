@@ -47,18 +47,24 @@ def _parts(path):
     return parts
 
 
+def _step(dir_fd, part, path):
+    """Descriptor of the directory part inside dir_fd, not followed if it
+    is a link."""
+    try:
+        return os.open(part, _DIR_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise UnsafePath(exc.errno, "not a plain directory (a symlink?): %s" % part, path) from None
+        raise
+
+
 def open_dir(path):
     """Descriptor of the directory at path, reached without following any
     symlink; the caller closes it."""
     fd = os.open("/", _DIR_FLAGS)
     try:
         for part in _parts(path):
-            try:
-                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise UnsafePath(exc.errno, "not a plain directory (a symlink?): %s" % part, path) from None
-                raise
+            next_fd = _step(fd, part, path)
             os.close(fd)
             fd = next_fd
     except BaseException:
@@ -176,12 +182,7 @@ def makedirs(path, mode=0o755, uid=-1, gid=-1):
                 made = True
             except FileExistsError:
                 made = False
-            try:
-                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise UnsafePath(exc.errno, "not a plain directory (a symlink?): %s" % part, path) from None
-                raise
+            next_fd = _step(fd, part, path)
             os.close(fd)
             fd = next_fd
             if made:
