@@ -195,8 +195,14 @@ def test_a_listener_dripping_bytes_on_a_stopped_agent_s_port_does_not_hold_the_w
     started = as_agent(host, f"cd /tmp && (setsid python3 -c {shlex.quote(DRIP)} {port} >/dev/null 2>&1 &) && "
                              f"for i in $(seq 50); do ss -Htln | grep -q ':{port} ' && exit 0; sleep 0.1; done; exit 1")
     assert started.rc == 0
+    # The deployed config with a short readiness wait: the gateway cannot
+    # come up while the listener holds its port, and every probe of that
+    # wait meets the dripping listener.
+    config = json.loads(host.file("/etc/agentfleet/watchdog.json").content_string)
+    config["ready_timeout"] = 15
+    host.run_test("umask 077 && echo %s > /root/watchdog-drip.json" % shlex.quote(json.dumps(config)))
     try:
-        run = host.run("timeout 600 /opt/agentfleet/bin/agentfleet-watchdog")
+        run = host.run("timeout 600 /opt/agentfleet/bin/agentfleet-watchdog --config /root/watchdog-drip.json")
         assert run.rc == 0, (run.rc, run.stdout, run.stderr)  # 124 would be the dripping peer winning
         incident = json.loads(host.file("/var/lib/agentfleet/watchdog/incidents.jsonl").content_string
                               .splitlines()[-1])
@@ -235,11 +241,13 @@ def test_deliberate_work_and_an_unreadable_user_manager_are_left_alone_and_said(
 
 
 def test_afterwards_the_watchdog_heals_in_one_run_and_the_audit_reports(host):
+    port = json.loads(host.file(f"{STATE}/openclaw.json").content_string)["gateway"]["port"]
+    # Back from the user manager's restart first.
+    assert wait_until(lambda: readyz(host, port).get("ready") is True, 180)
     assert user_systemctl(host, "stop", "openclaw-gateway-coder.service").rc == 0
     run = host.run("/opt/agentfleet/bin/agentfleet-watchdog")
     assert run.rc == 0 and "coder" in run.stdout and "(recovered)" in run.stdout, run.stdout + run.stderr
     assert unit_props(host, "coder")["ActiveState"] == "active"
-    port = json.loads(host.file(f"{STATE}/openclaw.json").content_string)["gateway"]["port"]
     assert wait_until(lambda: readyz(host, port).get("ready") is True, 60)
     report = audit(host)
     assert not [f for f in report["findings"] if f["rule"] in ("agent-down", "config-drift")], report["findings"]
