@@ -28,7 +28,7 @@ from ansible_collections.agentfleet.vps.plugins.module_utils import alerts
 from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks as checks
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, endpoints
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import parse_env
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_env
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, parse_show, run_command
 
 DEFAULT_CONFIG = "/etc/agentfleet/oversight.json"
@@ -317,8 +317,7 @@ def system_event(coordinator, new):
                 len(new), "\n".join("- " + alert_line(f) for f in new)))[:4000]
     env_file = os.path.join(coordinator["state_dir"], "gateway.env")
     try:
-        token = parse_env((fileops.read_bytes(env_file, limit=65536) or b"").decode("utf-8", "replace")).get(
-            "OPENCLAW_GATEWAY_TOKEN", "")
+        token = read_env(env_file).get("OPENCLAW_GATEWAY_TOKEN", "")
     except OSError as exc:
         return {"ok": False, "error": "cannot read %s: %s" % (env_file, exc)}
     argv = ["runuser", "-u", coordinator.get("user") or "openclaw", "--", coordinator["openclaw"],

@@ -2,12 +2,14 @@
 # Copyright: agentfleet.vps developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """File formats shared by the modules: env files and canonical JSON.
-Reading and writing files is fileops' job."""
+Reading and writing files is fileops' job; read_env reads through it."""
 
 from __future__ import annotations
 
 import json
 import re
+
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
 
 ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
@@ -28,6 +30,14 @@ def parse_env(text):
                 value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
             values[match.group(1)] = value
     return values
+
+
+def read_env(path, limit=65536):
+    """parse_env of an env file that may sit in an agent's home (no link
+    followed, at most limit bytes); {} when it is missing. A link in its
+    place raises fileops.UnsafePath (an OSError)."""
+    data = fileops.read_bytes(path, limit=limit)
+    return parse_env((data or b"").decode("utf-8", "replace"))
 
 
 def render_env(values):

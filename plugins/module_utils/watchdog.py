@@ -34,7 +34,7 @@ import sys
 import time
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import alerts, config_txn, endpoints, fileops, fleet_plan
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import parse_env
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_env
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, parse_show, run_command
 
 DEFAULT_CONFIG = "/etc/agentfleet/watchdog.json"
@@ -196,13 +196,11 @@ def symptom_of(host, agent, grace, props):
 
 
 def gateway_env(agent):
-    """The agent's gateway.env (read without following a link; {} when it
-    cannot be read)."""
+    """The agent's gateway.env; {} when it cannot be read."""
     try:
-        data = fileops.read_bytes(os.path.join(agent["state_dir"], "gateway.env"), limit=65536)
+        return read_env(os.path.join(agent["state_dir"], "gateway.env"))
     except OSError:
         return {}
-    return parse_env((data or b"").decode("utf-8", "replace"))
 
 
 def secret_values(agent):
@@ -533,27 +531,27 @@ def run_lock(state_dir, wait=0):
 def run(config, host=None, now=None, trigger="manual"):
     """Check every agent, heal what is down; the summary of this run. host
     (tests) stands in for every agent user's manager."""
-    hosts = {}
+    def user_of(agent):
+        return agent.get("user") or config.get("user", "openclaw")
 
-    def host_of(agent):
-        user = agent.get("user") or config.get("user", "openclaw")
-        if user not in hosts:
-            hosts[user] = host or Host(user)
-        return hosts[user]
+    hosts, by_user = {}, {}
+    for agent in config["agents"]:
+        by_user.setdefault(user_of(agent), []).append(agent)
 
     state_dir = config["state_dir"]
     window, limit = int(config.get("breaker_window", 3600)), int(config.get("breaker_max", 3))
     summary = {"trigger": trigger, "healthy": [], "incidents": [], "left_alone": [], "unreadable": [], "held": []}
     with run_lock(state_dir):
         breaker = load_breaker(state_dir)
+        # One unit read per user manager; a manager that cannot be read
+        # (or a user that does not exist) leaves its agents alone.
         states = {}
-        for agent in config["agents"]:
+        for user, agents in by_user.items():
             try:
-                if agent["unit"] not in states:
-                    mates = [a["unit"] for a in config["agents"] if host_of(a) is host_of(agent)]
-                    states.update(host_of(agent).units(mates))
+                hosts[user] = host or Host(user)
+                states.update(hosts[user].units([a["unit"] for a in agents]))
             except (HostUnreadable, KeyError) as exc:
-                summary["unreadable"].append("%s (%s)" % (agent["name"], exc))
+                summary["unreadable"] += ["%s (%s)" % (a["name"], exc) for a in agents]
         for agent in config["agents"]:
             if agent["unit"] not in states:
                 continue
@@ -561,7 +559,7 @@ def run(config, host=None, now=None, trigger="manual"):
             if held:
                 summary["held"].append("%s (%s)" % (agent["name"], held))
                 continue
-            host_now = host_of(agent)
+            host_now = hosts[user_of(agent)]
             symptom = symptom_of(host_now, agent, int(config.get("ready_timeout", 90)), states[agent["unit"]])
             if symptom is None:
                 summary["healthy"].append(agent["name"])
