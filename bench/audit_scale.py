@@ -4,7 +4,7 @@ On the local target (make demo), a synthetic fleet of 48 agents is laid
 out for the service user beside the real one: a gateway user unit each
 (installed, not started), openclaw.json with its last good copy and
 change log, the constitution files with their rendered record, HANDOFF.md
-and a copy of a real gateway log. Round by round, the installed
+and a copy of a real gateway log (the state directory's logs/). Round by round, the installed
 agentfleet-audit command audits the first 6 and then all 48 of them,
 timed inside the container: once from an empty state (a first audit reads
 every log whole) and once more right after (the timer's steady state: it
@@ -22,7 +22,7 @@ CONTAINER = "agentfleet-local"
 # Runs inside the target as root: lay out the synthetic fleet, then time
 # the audit command for each fleet size.
 IN_TARGET = r'''
-import datetime, json, os, pwd, shutil, subprocess, sys, time
+import json, os, pwd, shutil, subprocess, sys, time
 sizes, rounds = json.loads(sys.argv[1]), int(sys.argv[2])
 user = pwd.getpwnam("openclaw")
 home, root = user.pw_dir, "/var/tmp/agentfleet-bench-audit"
@@ -30,17 +30,13 @@ real = json.load(open("/etc/agentfleet/oversight.json"))
 model = next(a for a in real["agents"] if a["role"] != "coordinator")
 units = os.path.join(home, ".config/systemd/user")
 unit_text = open(os.path.join(units, model["unit"])).read()
-today = datetime.date.today().isoformat()
-logs = sorted(f for f in os.listdir("/tmp/openclaw") if f.startswith("openclaw-%s-" % model["name"]))
 shutil.rmtree(root, ignore_errors=True)
-os.makedirs(root + "/logs")
+os.makedirs(root)
 agents = []
 for i in range(max(sizes)):
     name = "bench%02d" % i
     state = os.path.join(root, ".openclaw-" + name)
     shutil.copytree(model["state_dir"], state, ignore=shutil.ignore_patterns("agents", "cache", "tmp", "media", "*.lock"))
-    if logs:
-        shutil.copyfile(os.path.join("/tmp/openclaw", logs[-1]), "%s/logs/openclaw-%s-%s.log" % (root, name, today))
     unit = "openclaw-gateway-%s.service" % name
     with open(os.path.join(units, unit), "w") as handle:
         handle.write(unit_text.replace("--profile %s " % model["name"], "--profile %s " % name))
@@ -56,7 +52,7 @@ subprocess.run(["runuser", "-u", "openclaw", "--", "env", "XDG_RUNTIME_DIR=/run/
                 "systemctl", "--user", "daemon-reload"], check=True)
 configs = {}
 for size in sizes:
-    config = dict(real, agents=agents[:size], report_dir="%s/reports-%d" % (root, size), log_dir=root + "/logs",
+    config = dict(real, agents=agents[:size], report_dir="%s/reports-%d" % (root, size),
                   constitution_state_dir=root + "/law", repositories={}, secrets_file="",
                   coordinator={}, reviewer={})
     configs[size] = "%s/audit-%d.json" % (root, size)

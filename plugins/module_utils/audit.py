@@ -233,8 +233,7 @@ def collect(config, state, now=None, use_reviewer=True):
                                        since.timestamp(), config.get("ci") or {}, config["secrets"].get("github_token"),
                                        user=config.get("user") if os.geteuid() == 0 else None)
     findings += pushes
-    findings += checks.check_logs(agents, config.get("log_dir", "/tmp/openclaw"), since, now, offsets,
-                                  config.get("rate_limit_threshold", 5))
+    findings += checks.check_logs(agents, since, now, offsets, config.get("rate_limit_threshold", 5))
     findings += checks.check_handoff(agents, config.get("handoff_max_age_hours", 24))
     findings += checks.check_incidents(config.get("incident_log", ""), since)
     if use_reviewer:

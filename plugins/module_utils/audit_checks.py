@@ -311,19 +311,20 @@ def candidate_lines(data):
     return [data[start:end].decode("utf-8", "replace") for start, end in sorted(spans)]
 
 
-def gateway_log_files(log_dir, agent, since, now):
+def gateway_log_files(state_dir, since, now):
+    """The agent's daily log files from since's day to now's."""
     day, files = since.date(), []
     while day <= now.date():
-        files.append(os.path.join(log_dir, fleet_plan.log_file_name(agent, day.isoformat())))
+        files.append(os.path.join(fleet_plan.log_dir(state_dir), fleet_plan.log_file_name(day.isoformat())))
         day += datetime.timedelta(days=1)
     return files
 
 
-def check_logs(agents, log_dir, since, now, offsets, threshold):
+def check_logs(agents, since, now, offsets, threshold):
     findings = []
     for agent in agents:
         rate, fallback = [], []
-        for path in gateway_log_files(log_dir, agent["name"], since, now):
+        for path in gateway_log_files(agent["state_dir"], since, now):
             # Match first, parse after: most lines match nothing.
             for line in candidate_lines(read_new_bytes(path, offsets)):
                 is_fallback = FALLBACK_EVENT in line and FALLBACK_RE.search(line)

@@ -47,11 +47,21 @@ def memory_high(memory_max, share=0.9):
     return "%dM" % max(1, int(int(found.group(1)) * _UNITS[found.group(2)] * share) >> 20)
 
 
-def log_file_name(agent_name, day):
-    """OpenClaw's daily log file of a profile: each '-' of the name is
-    doubled (coder-1 -> openclaw-coder--1-2026-11-28.log), so no agent's
-    name is a prefix of another's file."""
-    return "openclaw-%s-%s.log" % (agent_name.replace("-", "--"), day)
+# Each gateway logs into its own directory (logging.file), so no agent's
+# log can be taken for another's. OpenClaw rolls a file named like this
+# daily and prunes old ones in the same directory.
+LOG_SUBDIR = "logs"
+LOG_FILE_TEMPLATE = "openclaw-YYYY-MM-DD.log"
+
+
+def log_dir(state_dir):
+    """The directory an agent's gateway writes its daily logs into."""
+    return "%s/%s" % (state_dir, LOG_SUBDIR)
+
+
+def log_file_name(day):
+    """OpenClaw's log file of one day (YYYY-MM-DD) in an agent's log_dir."""
+    return LOG_FILE_TEMPLATE.replace("YYYY-MM-DD", day)
 
 
 class PlanError(ValueError):
@@ -225,9 +235,11 @@ def gateway_env(agent, credentials, token=None):
     return env
 
 
-def openclaw_config(agent, workspace, version, extra=None):
+def openclaw_config(agent, workspace, version, extra=None, logs=None):
     """The agent's openclaw.json as a dict. The token is a SecretRef to the
-    env file, so the config itself holds no secret."""
+    env file, so the config itself holds no secret. With logs (the agent's
+    log_dir), logging.file is ours whatever extra says: the audit and the
+    watchdog read the log there."""
     base = {
         # OpenClaw swaps a hand-written config without meta for its .bak.
         "meta": {"lastTouchedVersion": version},
@@ -247,7 +259,10 @@ def openclaw_config(agent, workspace, version, extra=None):
             },
         },
     }
-    return deep_merge(base, extra)
+    config = deep_merge(base, extra)
+    if logs:
+        config = deep_merge(config, {"logging": {"file": "%s/%s" % (logs, LOG_FILE_TEMPLATE)}})
+    return config
 
 
 # ExecStart of a gateway unit names the Node.js and OpenClaw it runs:

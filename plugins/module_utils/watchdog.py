@@ -221,17 +221,16 @@ def readable(line):
                          str(entry["message"])[:500])
 
 
-def log_file_pattern(name):
-    """fleet_plan.log_file_name of name, any day."""
-    return re.compile(re.escape(fleet_plan.log_file_name(name, "DAY")).replace("DAY", r"\d{4}-\d{2}-\d{2}"))
+LOG_FILE_PATTERN = re.compile(re.escape(fleet_plan.log_file_name("DAY")).replace("DAY", r"\d{4}-\d{2}-\d{2}"))
 
 
-def gateway_log(log_dir, name, lines):
-    pattern = log_file_pattern(name)
+def gateway_log(state_dir, lines):
+    """The last lines of the agent's newest daily log file."""
+    logs = fleet_plan.log_dir(state_dir)
     try:
-        files = sorted(n for n in fileops.listdir(log_dir) if pattern.fullmatch(n))
+        files = sorted(n for n in fileops.listdir(logs) if LOG_FILE_PATTERN.fullmatch(n))
         # OpenClaw's lines run to about 1 KiB; read enough for `lines` of them.
-        data = fileops.read_bytes(os.path.join(log_dir, files[-1]), limit=2048 * lines, tail=True) if files else b""
+        data = fileops.read_bytes(os.path.join(logs, files[-1]), limit=2048 * lines, tail=True) if files else b""
     except OSError as exc:
         return "(not read: %s)" % exc
     tail = (data or b"").decode("utf-8", "replace").splitlines()
@@ -242,7 +241,7 @@ def log_excerpt(host, config, agent):
     lines = int(config.get("log_lines", 50))
     text = "## journal (%s)\n%s\n## %s\n%s" % (
         agent["unit"], host.journal(agent["unit"], lines), "OpenClaw log file",
-        gateway_log(config.get("log_dir", "/tmp/openclaw"), agent["name"], lines))
+        gateway_log(agent["state_dir"], lines))
     return config_txn.scrub(text, secret_values(agent))
 
 

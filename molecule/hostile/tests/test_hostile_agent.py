@@ -102,10 +102,12 @@ def test_links_the_agent_plants_are_refused_or_replaced_never_followed(host, roo
         f"{WORKSPACE}/AGENTS.md": "/etc/shadow",
         f"{COORDINATOR}/ALERTS.md": CANARY,
         f"{STATE}/config-backups/openclaw.json.lock": CANARY,
-        f"/tmp/openclaw/openclaw-coder-{today}.log": CANARY,
+        f"{STATE}/logs/openclaw-{today}.log": CANARY,
     }
-    script = "; ".join(f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0])} && rm -f {shlex.quote(path)} && "
-                       f"ln -s {target} {shlex.quote(path)}" for path, target in plant.items())
+    # Planted under a temporary name and renamed over the path: a running
+    # gateway that recreates its log between an rm and an ln cannot win.
+    script = " && ".join(f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0])} && ln -sfn {target} {shlex.quote(path)}.new && "
+                         f"mv -Tf {shlex.quote(path)}.new {shlex.quote(path)}" for path, target in plant.items())
     assert as_agent(host, script).rc == 0
     for path in plant:
         assert host.file(path).is_symlink, path

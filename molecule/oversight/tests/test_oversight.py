@@ -14,10 +14,11 @@ from fleet_checks import HOME, FakeEndpoint, run_playbook, task_results, unit, u
 
 REPORTS = "/var/lib/agentfleet/oversight"
 ALERTS = f"{HOME}/.openclaw-coordinator/workspace/ALERTS.md"
-CODER_CONFIG = f"{HOME}/.openclaw-coder/openclaw.json"
+CODER = "coder-1"
+CODER_CONFIG = f"{HOME}/.openclaw-{CODER}/openclaw.json"
 REPO = f"{HOME}/src/app"
-EXPECTED = {("agent-down", "reviewer"), ("config-drift", "coder"), ("push-without-green-ci", "coder"),
-            ("rate-limit", "coordinator")}
+EXPECTED = {("agent-down", "reviewer"), ("config-drift", CODER), ("push-without-green-ci", CODER),
+            ("rate-limit", CODER), ("fallback-output", CODER)}
 STATE = {}
 
 
@@ -71,7 +72,7 @@ def test_clean_fleet_no_findings_and_the_timer_ran_by_itself(host, endpoint):
     report = audit(host)
     assert report["findings"] == [] and report["new"] == 0
     assert {a["name"]: a["active"] for a in report["agents"]} == {
-        "coordinator": "active", "coder": "active", "reviewer": "active"}
+        "coordinator": "active", CODER: "active", "reviewer": "active"}
     for ext in ("json", "md", "xml"):
         assert host.file(f"{REPORTS}/latest.{ext}").is_symlink
     assert 'failures="0"' in host.file(f"{REPORTS}/latest.xml").content_string
@@ -81,7 +82,7 @@ def test_clean_fleet_no_findings_and_the_timer_ran_by_itself(host, endpoint):
     assert task_results(result.stdout, "Run every oversight check")["findings"] == []
 
 
-def test_four_problems_are_four_findings_sent_once_each(host, endpoint):
+def test_five_problems_are_five_findings_sent_once_each(host, endpoint):
     user_systemctl(host, "stop", unit("reviewer"))
     as_fleet_user(host, "python3 -c 'import json; p = \"%s\"; d = json.load(open(p)); "
                         "d[\"agents\"][\"defaults\"][\"bootstrapMaxChars\"] = 19999; "
@@ -94,8 +95,16 @@ def test_four_problems_are_four_findings_sent_once_each(host, endpoint):
                        "1": "[model-fetch] error provider=anthropic model=claude-sonnet-4-5 status=429 "
                             "message=429 Too Many Requests: rate_limit_error",
                        "time": now.isoformat(timespec="milliseconds")})
-    log = f"/tmp/openclaw/openclaw-coordinator-{now.date().isoformat()}.log"
-    as_fleet_user(host, "for i in 1 2 3 4 5 6 7 8; do echo '%s' >> %s; done" % (line, log))
+    fallback = json.dumps({"1": {"event": "model_fallback_decision", "decision": "candidate_succeeded",
+                                 "fallbackStepFromModel": "anthropic/claude-sonnet-4-5",
+                                 "fallbackStepToModel": "anthropic/claude-haiku-4-5"},
+                           "time": now.isoformat(timespec="milliseconds")})
+    # Into the file the coder's own gateway writes (its logging.file), the
+    # way a rate-limited turn would leave them there.
+    log = f"{HOME}/.openclaw-{CODER}/logs/openclaw-{now.date().isoformat()}.log"
+    assert host.file(log).exists, "the gateway does not log where the audit reads"
+    as_fleet_user(host, "for i in 1 2 3 4 5 6 7 8; do echo '%s' >> %s; done; echo '%s' >> %s" % (
+        line, log, fallback, log))
     alerts_before = host.file(ALERTS).content_string if host.file(ALERTS).exists else ""
     events_before = max(transcript_events(host, "coordinator") or [0])
 
@@ -121,9 +130,10 @@ def test_four_problems_are_four_findings_sent_once_each(host, endpoint):
     assert (push["commit"], push["ci_state"], push["branch"]) == (pushed, "failure", "origin/main")
     assert found["rate-limit"]["evidence"]["count"] == 8
 
+    assert found["fallback-output"]["evidence"]["count"] == 1
     # One webhook message per finding.
     hooks = requests(host, "/webhook")
-    assert len(hooks) == 4
+    assert len(hooks) == 5
     for rule, agent in EXPECTED:
         assert sum(f" {rule} `{agent}`:" in h["body"]["text"] for h in hooks) == 1, (rule, agent)
     # The coordinator: ALERTS.md lines, and a system event its gateway took.
@@ -139,10 +149,10 @@ def test_four_problems_are_four_findings_sent_once_each(host, endpoint):
 def test_the_next_audit_sends_nothing_new(host, endpoint):
     report = audit(host)
     assert report["new"] == 0 and report["alerts"] == {}
-    # Still true, still reported, not sent again (the push and the 429
+    # Still true, still reported, not sent again (the push and the log
     # lines belong to the previous window).
-    assert {("agent-down", "reviewer"), ("config-drift", "coder")} <= pairs(report)
-    assert len(requests(host, "/webhook")) == 4
+    assert {("agent-down", "reviewer"), ("config-drift", CODER)} <= pairs(report)
+    assert len(requests(host, "/webhook")) == 5
     assert host.file(ALERTS).content_string == STATE["alerts"]
 
 
@@ -150,21 +160,21 @@ def test_malformed_reviewer_answer_is_a_reviewer_error(host, endpoint):
     endpoint.answer("Sure! Here is my review: everything looks *mostly* fine.")
     # Real session activity for the reviewer to read: a system event makes
     # the coder's gateway run a turn.
-    before = max(transcript_events(host, "coder") or [0])
+    before = max(transcript_events(host, CODER) or [0])
     port = {a["name"]: a["port"] for a in json.loads(host.file("/etc/agentfleet/oversight.json").content_string)[
-        "agents"]}["coder"]
-    as_fleet_user(host, f"set -a; . {HOME}/.openclaw-coder/gateway.env; /opt/agentfleet/bin/openclaw --profile coder "
+        "agents"]}[CODER]
+    as_fleet_user(host, f"set -a; . {HOME}/.openclaw-{CODER}/gateway.env; /opt/agentfleet/bin/openclaw --profile {CODER} "
                         f"system event --text 'Summarise the state of the app repository' --mode now --port {port} --json")
-    assert wait_until(lambda: max(transcript_events(host, "coder") or [0]) > before, 90)
+    assert wait_until(lambda: max(transcript_events(host, CODER) or [0]) > before, 90)
     time.sleep(1)
 
     report = audit(host)
     assert report["reviewer"]["status"] == "error" and "not JSON" in report["reviewer"]["error"]
     assert ("reviewer-error", "-") in pairs(report)
-    assert {("agent-down", "reviewer"), ("config-drift", "coder")} <= pairs(report)
+    assert {("agent-down", "reviewer"), ("config-drift", CODER)} <= pairs(report)
     asked = requests(host, "/v1/chat/completions")
     assert asked and asked[-1]["body"]["model"] == "fake-cheap-model"
     assert asked[-1]["authorization"] == "Bearer sk-fake-reviewer-key"
-    assert "## Agent coder" in asked[-1]["body"]["messages"][1]["content"]
+    assert f"## Agent {CODER}" in asked[-1]["body"]["messages"][1]["content"]
     hooks = requests(host, "/webhook")
-    assert len(hooks) == 5 and "reviewer-error" in hooks[-1]["body"]["text"]
+    assert len(hooks) == 6 and "reviewer-error" in hooks[-1]["body"]["text"]

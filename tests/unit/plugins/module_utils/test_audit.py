@@ -175,7 +175,8 @@ def test_ci_status_output_that_is_no_state_is_an_error(tmp_path):
 
 def test_rate_limits_over_the_threshold_and_fallback_answers_in_the_window(tmp_path):
     since = NOW - datetime.timedelta(minutes=5)
-    path = tmp_path / "openclaw-coder-2026-11-28.log"
+    (tmp_path / "logs").mkdir()
+    path = tmp_path / "logs" / "openclaw-2026-11-28.log"
     old = [log_line(since - datetime.timedelta(minutes=1), "status=429 Too Many Requests")] * 10
     new = [log_line(NOW, "status=429 rate_limit_error")] * 6 + [log_line(NOW, "lane task durationMs=429")]
     fallback = json.dumps({"1": {"event": "model_fallback_decision", "decision": "candidate_succeeded",
@@ -184,13 +185,13 @@ def test_rate_limits_over_the_threshold_and_fallback_answers_in_the_window(tmp_p
                          "time": NOW.isoformat()})
     path.write_text("\n".join(old + new + [fallback, failed]) + "\n")
     offsets = {}
-    found = checks.check_logs([{"name": "coder"}], str(tmp_path), since, NOW, offsets, threshold=5)
+    found = checks.check_logs([{"name": "coder", "state_dir": str(tmp_path)}], since, NOW, offsets, threshold=5)
     assert {f["rule"]: f["evidence"]["count"] for f in found} == {"rate-limit": 6, "fallback-output": 1}
     # The next audit reads only what was appended since.
-    assert checks.check_logs([{"name": "coder"}], str(tmp_path), since, NOW, offsets, threshold=5) == []
+    assert checks.check_logs([{"name": "coder", "state_dir": str(tmp_path)}], since, NOW, offsets, threshold=5) == []
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(log_line(NOW, "429 Too Many Requests") + "\n")
-    assert checks.check_logs([{"name": "coder"}], str(tmp_path), since, NOW, offsets, threshold=0)[0]["evidence"][
+    assert checks.check_logs([{"name": "coder", "state_dir": str(tmp_path)}], since, NOW, offsets, threshold=0)[0]["evidence"][
         "count"] == 1
 
 
@@ -273,7 +274,7 @@ def test_run_writes_reports_sends_new_findings_once(tmp_path, recorder, monkeypa
     agent = make_agent(tmp_path)
     hook = recorder()
     config = {"agents": [dict(agent, port=1)], "report_dir": str(tmp_path / "reports"), "keep_reports": 2,
-              "log_dir": str(tmp_path), "constitution_state_dir": str(tmp_path / "none"),
+              "constitution_state_dir": str(tmp_path / "none"),
               "incident_log": str(tmp_path / "none.jsonl"), "secrets": {"webhook_url": hook.url + "/hook"},
               "coordinator": {"alerts_file": str(tmp_path / "ALERTS.md")}}
     monkeypatch.setattr(audit, "user_units",
@@ -296,7 +297,7 @@ def test_run_writes_reports_sends_new_findings_once(tmp_path, recorder, monkeypa
 
 def test_failed_delivery_is_sent_again_next_time(tmp_path, recorder, monkeypatch):
     agent = make_agent(tmp_path)
-    config = {"agents": [dict(agent, port=1)], "report_dir": str(tmp_path / "r"), "log_dir": str(tmp_path),
+    config = {"agents": [dict(agent, port=1)], "report_dir": str(tmp_path / "r"),
               "secrets": {"webhook_url": "http://127.0.0.1:1/down"}, "coordinator": {}}
     monkeypatch.setattr(audit, "user_units", lambda units, user: {})
     report = audit.run(config, NOW)

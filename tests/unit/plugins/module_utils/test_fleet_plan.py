@@ -100,6 +100,16 @@ def test_openclaw_config_has_meta_local_loopback_and_token_ref():
     assert config["gateway"]["auth"]["token"]["source"] == "env"
     assert config["agents"]["defaults"]["bootstrapMaxChars"] == 30000
     assert config["agents"]["defaults"]["workspace"] == "/s/workspace"
+    assert "logging" not in config
+
+
+def test_the_log_file_is_ours_whatever_the_inventory_says():
+    entry = build_plan([agent("coder-1")], fleet_credentials=KEYS)[0]
+    extra = {"logging": {"file": "/tmp/openclaw/elsewhere.log", "level": "debug"}}
+    config = fleet_plan.openclaw_config(entry, "/s/workspace", "2026.9.6", extra, logs=fleet_plan.log_dir("/s"))
+    # OpenClaw rolls a file of this name daily in the same directory.
+    assert config["logging"] == {"file": "/s/logs/openclaw-YYYY-MM-DD.log", "level": "debug"}
+    assert fleet_plan.log_file_name("2026-11-30") == "openclaw-2026-11-30.log"
 
 
 def test_parse_listeners_reads_ports_and_uids():

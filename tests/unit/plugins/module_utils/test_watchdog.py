@@ -95,16 +95,16 @@ def fleet(tmp_path):
     (state / "config-backups" / "openclaw.json.last-good").write_text('{"gateway": {"mode": "local"}}\n')
     (state / "gateway.env").write_text("OPENCLAW_GATEWAY_TOKEN=tok-secret-123456\n")
     (tmp_path / "watchdog").mkdir()
-    logs = tmp_path / "logs"
+    logs = state / "logs"
     logs.mkdir()
-    (logs / "openclaw-coder-2026-11-28.log").write_text(
+    (logs / "openclaw-2026-11-28.log").write_text(
         json.dumps({"time": "2026-11-28T10:00:00Z", "_meta": {"logLevelName": "ERROR"},
                     "message": "config invalid at gateway.bind"}) + "\nplain line\n")
     return {
         "agents": [{"name": "coder", "unit": "openclaw-gateway-coder.service", "port": 19000,
                     "state_dir": str(state), "config": str(state / "openclaw.json")}],
         "state_dir": str(tmp_path / "watchdog"), "incident_log": str(tmp_path / "watchdog" / "incidents.jsonl"),
-        "alerts_file": str(tmp_path / "ALERTS.md"), "log_dir": str(logs), "log_lines": 50, "ready_timeout": 30,
+        "alerts_file": str(tmp_path / "ALERTS.md"), "log_lines": 50, "ready_timeout": 30,
         "breaker_max": 3, "breaker_window": 3600, "llm": {}, "allow_generated_scripts": False,
         "script_timeout": 60, "secrets": {},
     }
@@ -343,13 +343,19 @@ def test_unreadable_unit_states_change_nothing(fleet, monkeypatch):
     assert not any(c[0] == "systemctl" for c in host.calls) and not os.path.exists(fleet["incident_log"])
 
 
-def test_an_agent_s_log_is_never_another_agent_s(tmp_path):
-    """OpenClaw doubles each '-' of a profile name in its log file name."""
-    (tmp_path / "openclaw-coder--1-2026-11-28.log").write_text("coder-1's secret line\n")
-    assert wd.gateway_log(str(tmp_path), "coder", 10) == ""
-    assert "coder-1's secret line" in wd.gateway_log(str(tmp_path), "coder-1", 10)
-    (tmp_path / "openclaw-coder-2026-11-28.log").symlink_to("/etc/hostname")
-    assert wd.gateway_log(str(tmp_path), "coder", 10).startswith("(not read:")
+def test_an_agent_s_log_is_read_from_its_own_directory_never_through_a_link(tmp_path):
+    """Each gateway logs into STATE/logs (logging.file): coder-1's log
+    cannot be taken for coder's, whatever the names."""
+    for name in ("coder", "coder-1"):
+        (tmp_path / name / "logs").mkdir(parents=True)
+    (tmp_path / "coder-1" / "logs" / "openclaw-2026-11-28.log").write_text("coder-1's secret line\n")
+    assert wd.gateway_log(str(tmp_path / "coder"), 10) == ""
+    assert "coder-1's secret line" in wd.gateway_log(str(tmp_path / "coder-1"), 10)
+    (tmp_path / "coder" / "logs" / "openclaw-2026-11-29.log").symlink_to("/etc/hostname")
+    assert wd.gateway_log(str(tmp_path / "coder"), 10).startswith("(not read:")
+    (tmp_path / "coder-1" / "logs").rename(tmp_path / "elsewhere")
+    (tmp_path / "coder-1" / "logs").symlink_to(tmp_path / "elsewhere")
+    assert wd.gateway_log(str(tmp_path / "coder-1"), 10).startswith("(not read:")
 
 
 @pytest.mark.parametrize("work", ["staged", "hold file", "config change"])
