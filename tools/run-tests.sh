@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# make test: every stage in order, stopping at the first failure, then a
-# table of where the time went (setup, each stage, each molecule scenario).
+# make test: setup and the images, then the static checks (lint, sanity,
+# unit, build, generated) as one lane beside the molecule scenarios; no new
+# scenario starts after a failure. Ends with a table of where the time went
+# (setup, each stage, each molecule scenario), also on failure.
 #   MOLECULE_JOBS=N   molecule scenarios run N at a time (default 2, which
 #                     fits 2 cores: each lane is mostly waiting on gateways);
 #                     each scenario's output is printed whole when it ends.
 set -euo pipefail
+failed=""
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 . "$here/lib.sh"
@@ -47,28 +50,37 @@ stage() {
 }
 
 stage setup make --no-print-directory venv docker ssh-client
-# The images only molecule needs are built (or found current) beside the
-# checks: on a fresh machine their debootstraps mostly wait on the mirror.
-images() {
-  local start=$SECONDS rc=0
-  make --no-print-directory test-images >"$logs/images.log" 2>&1 || rc=$?
-  echo $((SECONDS - start)) >"$logs/images.seconds"
-  return "$rc"
+
+# The static checks run as one lane beside the molecule scenarios: they
+# need no container, and the scenarios spend much of their time waiting
+# on gateways. Their output is printed whole when they end; a failed check
+# stops new scenarios from starting and fails the run.
+checks() {
+  local name start rc
+  for name in lint sanity unit build generated; do
+    start=$SECONDS rc=0
+    make --no-print-directory "$name" || rc=$?
+    printf '%s %d %s\n' "$name" $((SECONDS - start)) "$([ "$rc" -eq 0 ] && echo passed || echo FAILED)" >>"$logs/checks.tsv"
+    [ "$rc" -eq 0 ] || return "$rc"
+  done
 }
-images &
-images_pid=$!
-for name in lint sanity unit build generated; do
-  stage "$name" make --no-print-directory "$name"
-done
-images_rc=0
-wait "$images_pid" || images_rc=$?
-cat "$logs/images.log"
-if [ "$images_rc" -eq 0 ]; then
-  record "images (beside the checks)" "$(cat "$logs/images.seconds")" passed
-else
-  record "images (beside the checks)" "$(cat "$logs/images.seconds")" FAILED
-  finish 1 "make test-images"
-fi
+checks >"$logs/checks.log" 2>&1 &
+checks_pid=$!
+checks_done=""
+reap_checks() {
+  local rc=0 name sec result
+  [ -z "$checks_done" ] || return 0
+  if [ "${1:-}" != wait ] && kill -0 "$checks_pid" 2>/dev/null; then return 0; fi
+  wait "$checks_pid" || rc=$?
+  checks_done=$rc
+  printf '\n==> static checks (beside molecule, rc=%d)\n' "$rc"
+  cat "$logs/checks.log"
+  while read -r name sec result; do record "$name (beside molecule)" "$sec" "$result"; done <"$logs/checks.tsv"
+  [ "$rc" -eq 0 ] || failed="${failed:+$failed, }static checks"
+}
+
+# The images molecule starts from are built, or found current, first.
+stage images make --no-print-directory test-images
 
 # Longest first (as measured), so the last lane to finish does not start late.
 order=(default hostile upgrade watchdog multihost small_fleet oversight preflight)
@@ -82,9 +94,10 @@ for file in molecule/*/molecule.yml; do
 done
 
 declare -A pid_of=() started=()
-failed="" passed=0
+passed=0
 reap() {
   local name pid rc
+  reap_checks
   for name in "${!pid_of[@]}"; do
     pid="${pid_of[$name]}"
     if kill -0 "$pid" 2>/dev/null; then continue; fi
@@ -98,7 +111,7 @@ reap() {
       passed=$((passed + 1))
     else
       record "molecule $name" $((SECONDS - started[$name])) FAILED
-      failed="${failed:+$failed, }$name"
+      failed="${failed:+$failed, }molecule $name"
     fi
   done
 }
@@ -118,7 +131,8 @@ while [ "${#pid_of[@]}" -gt 0 ]; do
   sleep 2
   reap
 done
-[ -z "$failed" ] || finish 1 "molecule $failed"
+reap_checks wait
+[ -z "$failed" ] || finish 1 "$failed"
 # Only a run in which every scenario reported success passes.
 [ "$passed" -eq "${#scenarios[@]}" ] || finish 1 "molecule ($passed of ${#scenarios[@]} scenarios passed)"
 finish 0 ""
