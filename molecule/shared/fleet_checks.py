@@ -78,10 +78,7 @@ def wait_until(predicate, timeout, interval=2):
         time.sleep(interval)
 
 
-def run_playbook(*extra, verbosity=None, playbook="site.yml"):
-    """ansible-playbook playbooks/<playbook> against this scenario's
-    instance, on the controller, with the JSON callback so results can be
-    inspected."""
+def _playbook(extra, verbosity, playbook):
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     # No extra callbacks (e.g. profile_tasks from the caller's shell): they
     # would print around the JSON document.
@@ -91,7 +88,28 @@ def run_playbook(*extra, verbosity=None, playbook="site.yml"):
     if verbosity:
         argv.append("-" + "v" * verbosity)
         env.pop("ANSIBLE_STDOUT_CALLBACK")
+    return argv, env
+
+
+def run_playbook(*extra, verbosity=None, playbook="site.yml"):
+    """ansible-playbook playbooks/<playbook> against this scenario's
+    instance, on the controller, with the JSON callback so results can be
+    inspected."""
+    argv, env = _playbook(extra, verbosity, playbook)
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+
+
+def start_playbook(*extra, playbook="site.yml"):
+    """run_playbook in the background, for checks while it works; finish
+    it with finish_playbook."""
+    argv, env = _playbook(extra, None, playbook)
+    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_playbook(proc, timeout=1800):
+    """The CompletedProcess of a start_playbook, as run_playbook returns it."""
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def task_results(json_output, task_name):

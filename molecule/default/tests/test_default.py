@@ -96,6 +96,17 @@ def test_unit_file(host, name):
     assert "sk-ant" not in text and "TOKEN=" not in text
 
 
+def mounts_of(host, pid):
+    """mount point -> (options, file system type) in the process's mount
+    namespace; the last mount on a point is the one it sees."""
+    result = {}
+    # As the service user: root here lacks CAP_SYS_PTRACE for its process.
+    for line in host.check_output(f"runuser -u {FLEET_USER} -- cat /proc/{pid}/mountinfo").splitlines():
+        fields = line.split()
+        result[fields[4]] = (fields[5].split(","), fields[fields.index("-") + 1])
+    return result
+
+
 @pytest.mark.parametrize("name", agent_names())
 def test_the_running_gateway_has_the_unit_s_limits(host, name):
     """What the user manager enforces, read from the live process; the
@@ -106,6 +117,12 @@ def test_the_running_gateway_has_the_unit_s_limits(host, name):
     status = host.file(f"/proc/{props['MainPID']}/status").content_string
     assert "NoNewPrivs:\t1" in status, name
     assert host.file(f"/proc/{props['MainPID']}/oom_score_adj").content_string.strip() == "500", name
+    # Its sandbox: a user namespace of its own, the system read-only, of
+    # the homes only its own state directory (tmpfs over /home).
+    assert host.file(f"/proc/{props['MainPID']}/uid_map").content_string.split() != ["0", "0", "4294967295"], name
+    mounts = mounts_of(host, props["MainPID"])
+    assert "ro" in mounts["/"][0] and mounts["/home"][1] == "tmpfs", (name, mounts)
+    assert "rw" in mounts[f"{HOME}/.openclaw-{name}"][0] and "/tmp" in mounts, (name, mounts)
     memory = user_systemctl(host, "show", "-p", "MemoryHigh,MemoryMax", unit(name)).stdout.split()
     assert memory == [f"MemoryHigh={1843 << 20}", f"MemoryMax={2 << 30}"], (name, memory)
 

@@ -12,8 +12,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 
-from fleet_checks import (HOME, ROOT, agent_names, fleet_agents, readyz, run_playbook, task_results,  # noqa: E402
-                          started_at, unit, unit_props, user_systemctl)
+from fleet_checks import (HOME, ROOT, agent_names, finish_playbook, fleet_agents, readyz, run_playbook,  # noqa: E402
+                          start_playbook, started_at, task_results, unit, unit_props, user_systemctl, wait_until)
 
 OLD = "2026.9.5"
 with open(ROOT / "roles/runtime/defaults/main.yml", encoding="utf-8") as handle:
@@ -22,6 +22,10 @@ PREFIX = "/opt/agentfleet"
 # Specialists in inventory order, the coordinator last.
 ORDER = ["coder", "reviewer", "coordinator"]
 DROP_IN = f"{HOME}/.config/systemd/user/{unit('reviewer')}.d/refuse-new.conf"
+HOLD = "/var/lib/agentfleet/hold"
+PLANTED = f"{HOME}/.openclaw-coder/state/planted-link"
+SHADOW = []
+SNAPSHOTS = "/var/lib/agentfleet/upgrade"
 
 
 def ports():
@@ -57,13 +61,36 @@ def test_the_fleet_starts_on_the_scenario_pin(host):
 
 
 def test_upgrade_moves_specialists_first_and_the_coordinator_last(host):
-    result = run_playbook("-e", f"fleet_openclaw_version={NEW}", playbook="upgrade.yml")
+    # The coder plants a link to a root-only file in what the snapshot
+    # saves (tar and rm run as the service user: saved as a link, never
+    # followed; restored the same way by the last test).
+    planted = host.run(f"runuser -u openclaw -- ln -s /etc/shadow {PLANTED}")
+    assert planted.rc == 0, planted.stderr
+    SHADOW.append(host.file("/etc/shadow").sha256sum)
+    proc = start_playbook("-e", f"fleet_openclaw_version={NEW}", playbook="upgrade.yml")
+    try:
+        # The coder stopped for its snapshot: a watchdog run (root's, as
+        # cron starts it) leaves every agent the play holds alone and says
+        # why; no incident, no restart.
+        assert wait_until(lambda: host.file(f"{HOLD}/coder").exists and (
+            unit_props(host, "coder")["ActiveState"] != "active" or host.file(f"{SNAPSHOTS}/coder").exists), 600)
+        run = host.run("/opt/agentfleet/bin/agentfleet-watchdog")
+        assert run.rc == 0, run.stdout + run.stderr
+        assert "0 incident(s)" in run.stdout, run.stdout
+        held = run.stdout.split("left alone, deliberate work (nothing changed for them): ", 1)[1]
+        for name in ORDER:
+            assert f"{name} (held by a playbook ({HOLD}/{name}): upgrade.yml is moving it" in held, run.stdout
+        assert not host.file("/var/lib/agentfleet/watchdog/incidents.jsonl").exists
+    finally:
+        result = finish_playbook(proc)
     assert result.returncode == 0, result.stdout[-4000:]
     assert_fleet_on(host, NEW)
     starts = {name: started_at(host, name) for name in ORDER}
     assert sorted(ORDER, key=starts.get) == ORDER
     for name in ORDER:
         assert host.file(f"/var/lib/agentfleet/upgrade/{name}/{OLD}.tar").is_file
+    listing = host.check_output(f"tar -tvf {SNAPSHOTS}/coder/{OLD}.tar state/planted-link")
+    assert listing.startswith("l") and listing.endswith("state/planted-link -> /etc/shadow"), listing
     assert host.run(f"{PREFIX}/bin/openclaw --version").stdout.startswith(f"OpenClaw {NEW}")
 
 
@@ -99,6 +126,9 @@ def test_going_back_needs_the_snapshots_and_restores_them(host):
     assert result.returncode == 0, result.stdout[-4000:]
     assert task_results(result.stdout, "Install the OpenClaw npm package").get("skipped") is True
     assert_fleet_on(host, OLD)
+    # The planted link came back as a link; what it points at is untouched.
+    assert host.file(PLANTED).is_symlink and host.file(PLANTED).user == "openclaw"
+    assert host.file("/etc/shadow").sha256sum == SHADOW[0] and host.file("/etc/shadow").user == "root"
 
 
 @pytest.fixture
