@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
 
@@ -287,17 +288,45 @@ def plan_agent(agent, ledger, shown):
     return planned, problems
 
 
-def write_planned(planned, uid=-1, gid=-1):
+# The workspace directory: root's, the service user's group, sticky. The
+# agent creates, changes and removes its own files there; the sticky bit
+# keeps it from removing or renaming root's (the law).
+WORKSPACE_MODE = 0o1770
+
+
+def workspace_unprotected(workspace, gid, owner=0):
+    """True when the workspace directory is missing or not (owner, gid,
+    WORKSPACE_MODE); a link the agent put there counts as missing."""
+    info = fileops.lstat(workspace)
+    return info is None or not stat.S_ISDIR(info.st_mode) or stat.S_IMODE(info.st_mode) != WORKSPACE_MODE \
+        or owner not in (-1, info.st_uid) or gid not in (-1, info.st_gid)
+
+
+def protect_workspace(workspace, gid, owner=0):
+    """Make the workspace directory (owner, gid, WORKSPACE_MODE), creating
+    it when missing and replacing, never following, whatever else stands
+    there; True when anything changed."""
+    if not workspace_unprotected(workspace, gid, owner):
+        return False
+    info = fileops.lstat(workspace)
+    if info is not None and not stat.S_ISDIR(info.st_mode):
+        fileops.remove(workspace)
+    fileops.makedirs(workspace, WORKSPACE_MODE, owner, gid)
+    fileops.set_meta(workspace, WORKSPACE_MODE, owner, gid)
+    return True
+
+
+def write_planned(planned, uid=-1, gid=-1, owner=0):
     """Write every changed file of plan_agent's output atomically, mode
-    0644. The law (CONSTITUTION.md, VIOLATIONS.md, AGENTS.md) is root's,
-    so the agent can read it and not rewrite it; HANDOFF.md is the agent's
-    (uid, gid)."""
+    0644, in a protected workspace. The law (CONSTITUTION.md, VIOLATIONS.md,
+    AGENTS.md) is root's (owner), so the agent can read it and neither
+    rewrite nor remove it; HANDOFF.md is the agent's (uid, gid)."""
     for path, content, _current in planned:
+        protect_workspace(os.path.dirname(path), gid, owner)
         if content is None:
             continue
-        owner = (uid, gid) if os.path.basename(path) == "HANDOFF.md" else (0, 0)
-        fileops.makedirs(os.path.dirname(path), 0o755, uid, gid)
-        fileops.write_atomic(path, content.encode("utf-8"), 0o644, *owner)
+        mine = (uid, gid) if os.path.basename(path) == "HANDOFF.md" else (owner, owner)
+        fileops.write_atomic(path, content.encode("utf-8"), 0o644, *mine)
 
 
 def rendered_digest(planned):

@@ -51,6 +51,12 @@ options:
       agent:
         description: Agent this directory belongs to, reported in RV(changed_agents).
         type: str
+      root_owned:
+        description:
+          - Owned by root, with O(group) as its group. With mode C(1770), the agent creates and
+            removes its own files there but not root's (an agent's workspace, where the law lives).
+        type: bool
+        default: false
   files:
     description: Files with their full content.
     type: list
@@ -242,22 +248,25 @@ def _is_dir(path):
 
 class Change:
     def __init__(self, kind, path, agent, data=None, mode=None, validate=None, diff=None, schema=None, backup=False,
-                 store=None):
+                 store=None, uid=None):
         self.kind, self.path, self.agent = kind, path, agent
         self.data, self.mode, self.validate, self.diff = data, mode, validate, diff
         self.schema, self.backup, self.store = schema, backup, store
+        # Owner of this path when not the call's (root_owned directories).
+        self.uid = uid
 
 
 def plan_directories(params, uid, gid):
     changes = []
     for item in params:
         mode = _mode(item["mode"])
+        owner = 0 if item.get("root_owned") else uid
         if not _is_dir(item["path"]):
-            changes.append(Change("mkdir", item["path"], item.get("agent"), mode=mode,
+            changes.append(Change("mkdir", item["path"], item.get("agent"), mode=mode, uid=owner,
                                   diff={"before_header": item["path"], "after_header": item["path"],
                                         "before": "(absent)\n", "after": "directory %04o\n" % mode}))
-        elif _meta_differs(item["path"], mode, uid, gid):
-            changes.append(Change("meta", item["path"], item.get("agent"), mode=mode))
+        elif _meta_differs(item["path"], mode, owner, gid):
+            changes.append(Change("meta", item["path"], item.get("agent"), mode=mode, uid=owner))
     return changes
 
 
@@ -403,9 +412,9 @@ def apply(changes, uid, gid):
             if fileops.lstat(change.path) is not None:
                 fileops.remove(change.path)
             fileops.makedirs(os.path.dirname(change.path), 0o755, uid, gid)
-            fileops.makedirs(change.path, change.mode, uid, gid)
+            fileops.makedirs(change.path, change.mode, uid if change.uid is None else change.uid, gid)
         elif change.kind == "meta":
-            fileops.set_meta(change.path, change.mode, uid, gid)
+            fileops.set_meta(change.path, change.mode, uid if change.uid is None else change.uid, gid)
         elif change.kind == "write" and change.backup:
             write_config(change, uid, gid)
         elif change.kind == "write":
@@ -421,7 +430,7 @@ def main():
             owner=dict(type="str", required=True),
             group=dict(type="str"),
             directories=dict(type="list", elements="dict", default=[], options=dict(
-                path_agent, mode=dict(type="str", default="0700"))),
+                path_agent, mode=dict(type="str", default="0700"), root_owned=dict(type="bool", default=False))),
             files=dict(type="list", elements="dict", default=[], options=dict(
                 path_agent, content=dict(type="str", required=True), mode=dict(type="str", default="0644"),
                 validate=dict(type="str"), schema=dict(type="path"), backup=dict(type="bool", default=False),

@@ -19,6 +19,9 @@ description:
     (the agent's, never overwritten).
   - Workspace and bootstrap limits are the inventory's, never read from the C(openclaw.json) on
     the host, so an agent that edits its own config cannot move the law or block a deploy.
+  - The workspace directory itself is made root's, with the service user's group and mode
+    C(1770) (sticky) - the agent creates, changes and removes its own files there, but cannot
+    remove or rename root's, the law.
   - No symlink or hard link in a workspace is followed; one put where a file goes is replaced.
   - Text of C(AGENTS.md) outside the managed block is never changed; the block appears once.
   - Everything is checked before anything is written - article ids, exactly one supreme
@@ -37,7 +40,7 @@ options:
     type: path
     default: /var/lib/agentfleet/constitution
   owner:
-    description: Owner of C(HANDOFF.md) and of workspace directories this module creates (the service user).
+    description: Owner of C(HANDOFF.md), and the group of each workspace directory (the service user).
     type: str
     required: true
   agents:
@@ -117,7 +120,7 @@ changed_agents:
   type: list
   elements: str
 changed_paths:
-  description: Files written (or in check mode to be written).
+  description: Workspace directories protected and files written (or in check mode to be).
   returned: always
   type: list
   elements: str
@@ -184,13 +187,19 @@ def main():
         module.fail_json(msg="the constitution cannot be deployed; nothing was written:\n- " + "\n- ".join(problems),
                          problems=problems)
 
-    changed_paths = [path for planned in plans.values() for path, content, _current in planned if content is not None]
+    try:
+        user = pwd.getpwnam(p["owner"])
+    except KeyError:
+        if not module.check_mode:
+            module.fail_json(msg="owner %s does not exist on the host" % p["owner"])
+        user = None
+    # Workspaces that are not yet root's with the sticky bit, or missing.
+    unprotected = [a["workspace"] for a in fleet["agents"]
+                   if user is None or law.workspace_unprotected(a["workspace"], user.pw_gid)]
+    changed_paths = unprotected + [path for planned in plans.values()
+                                   for path, content, _current in planned if content is not None]
     fleet_changed = write_fleet(p["state_dir"], fleet, module.check_mode)
     if not module.check_mode:
-        try:
-            user = pwd.getpwnam(p["owner"])
-        except KeyError:
-            module.fail_json(msg="owner %s does not exist on the host" % p["owner"])
         for planned in plans.values():
             law.write_planned(planned, user.pw_uid, user.pw_gid)
     # What was rendered, for the oversight audit's integrity check.

@@ -137,19 +137,23 @@ def test_links_the_agent_plants_are_refused_or_replaced_never_followed(host, roo
     plant = {
         f"{STATE}/openclaw.json": CANARY,
         f"{STATE}/gateway.env": CANARY,
-        f"{WORKSPACE}/CONSTITUTION.md": CANARY,
-        f"{WORKSPACE}/AGENTS.md": "/etc/shadow",
-        f"{COORDINATOR}/ALERTS.md": CANARY,
+        f"{WORKSPACE}/HANDOFF.md": "/etc/shadow",
         f"{STATE}/config-backups/openclaw.json.lock": CANARY,
         f"{STATE}/logs/openclaw-{today}.log": CANARY,
     }
-    # Planted under a temporary name and renamed over the path: a running
-    # gateway that recreates its log between an rm and an ln cannot win.
-    script = " && ".join(f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0])} && ln -sfn {target} {shlex.quote(path)}.new && "
-                         f"mv -Tf {shlex.quote(path)}.new {shlex.quote(path)}" for path, target in plant.items())
-    assert as_agent(host, script).rc == 0
+
+    def planting(path, target):
+        # Under a temporary name, renamed over the path: a running gateway
+        # that recreates its log between an rm and an ln cannot win.
+        return (f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0])} && ln -sfn {target} {shlex.quote(path)}.new && "
+                f"mv -Tf {shlex.quote(path)}.new {shlex.quote(path)}")
+    assert as_agent(host, " && ".join(planting(path, target) for path, target in plant.items())).rc == 0
     for path in plant:
         assert host.file(path).is_symlink, path
+    # Root's files in a workspace (the sticky bit) cannot be replaced at all.
+    for path in (f"{WORKSPACE}/CONSTITUTION.md", f"{WORKSPACE}/AGENTS.md", f"{COORDINATOR}/ALERTS.md"):
+        assert as_agent(host, planting(path, CANARY) + f"; rc=$?; rm -f {shlex.quote(path)}.new; exit $rc").rc != 0
+        assert host.file(path).is_file and host.file(path).user == "root", path
 
     # A config change and a rollback refuse a config that is a link.
     for args, playbook in ((("-e", "agent=coder", "-e", MERGE), "config_change.yml"),
@@ -166,32 +170,42 @@ def test_links_the_agent_plants_are_refused_or_replaced_never_followed(host, roo
     assert not host.file(f"{WORKSPACE}/CONSTITUTION.md").is_symlink
 
     # The audit reads no link: the planted log's rate limits are not seen,
-    # its text is nowhere in the report, the alert is not written through
-    # the link, and the config that is a link is reported as drift.
+    # its text is nowhere in the report or in ALERTS.md, and the config
+    # that is a link is reported as drift.
     report = audit(host)
     assert "CANARY-7f3a" not in json.dumps(report)
     assert not [f for f in report["findings"] if f["rule"] == "rate-limit" and f["agent"] == "coder"], report
     assert "config-drift" in dict(findings(report)), report["findings"]
-    assert "error" in report["alerts"].get("alerts_file", {}), report["alerts"]
+    assert "CANARY-7f3a" not in host.file(f"{COORDINATOR}/ALERTS.md").content_string
     SEEN["report"] = report
 
     # The operator's next deploy replaces every planted link with the real file.
     proc = run_playbook()
     assert proc.returncode == 0, proc.stdout[-3000:]
-    for path in (f"{STATE}/openclaw.json", f"{STATE}/gateway.env", f"{WORKSPACE}/CONSTITUTION.md",
-                 f"{WORKSPACE}/AGENTS.md"):
+    for path in (f"{STATE}/openclaw.json", f"{STATE}/gateway.env", f"{WORKSPACE}/HANDOFF.md"):
         assert host.file(path).is_file and not host.file(path).is_symlink, path
+    assert host.file(f"{WORKSPACE}/HANDOFF.md").user == "openclaw"
     assert "Quality before speed" in host.file(f"{WORKSPACE}/AGENTS.md").content_string
     assert readyz(host, json.loads(host.file(f"{STATE}/openclaw.json").content_string)["gateway"]["port"])["ready"]
     for path, before in root_files.items():
         assert fingerprint(host, path) == before, path
 
 
-def test_removing_or_replacing_the_law_and_moving_the_workspace_are_reported(host):
-    as_agent(host, f"rm -f {WORKSPACE}/VIOLATIONS.md")
-    # A copy of AGENTS.md without the managed block, moved over the original.
-    as_agent(host, f"sed '/BEGIN agentfleet.vps constitution/,/END agentfleet.vps constitution/d' "
-                   f"{WORKSPACE}/AGENTS.md > /tmp/a && mv -f /tmp/a {WORKSPACE}/AGENTS.md")
+def test_the_law_cannot_be_removed_or_replaced_and_moving_the_workspace_is_reported(host):
+    law = {name: fingerprint(host, f"{WORKSPACE}/{name}") for name in ("CONSTITUTION.md", "VIOLATIONS.md", "AGENTS.md")}
+    # The workspace is root's with the sticky bit: the agent's group may
+    # write there, but root's files are not the agent's to remove or rename.
+    workspace = host.file(WORKSPACE)
+    assert (workspace.user, workspace.group, workspace.mode) == ("root", "openclaw", 0o1770)
+    stripped = f"sed '/BEGIN agentfleet.vps constitution/,/END agentfleet.vps constitution/d' {WORKSPACE}/AGENTS.md"
+    for attempt in (f"rm -f {WORKSPACE}/VIOLATIONS.md", f"mv -f {WORKSPACE}/CONSTITUTION.md {WORKSPACE}/old.md",
+                    f"{stripped} > /tmp/a && mv -f /tmp/a {WORKSPACE}/AGENTS.md", f"chmod 0777 {WORKSPACE}"):
+        assert as_agent(host, attempt).rc != 0, attempt
+    assert {name: fingerprint(host, f"{WORKSPACE}/{name}") for name in law} == law
+    assert as_agent(host, f"echo mine > {WORKSPACE}/notes.md && rm {WORKSPACE}/notes.md").rc == 0
+    # What it can still do in its own state directory: move the whole
+    # workspace away, and point its config elsewhere. Both are reported.
+    assert as_agent(host, f"mv {WORKSPACE} {STATE}/workspace.moved && mkdir {WORKSPACE}").rc == 0
     config = json.loads(host.file(f"{STATE}/openclaw.json").content_string)
     config["agents"]["defaults"]["workspace"] = f"{STATE}/elsewhere"
     as_agent(host, "printf '%%s' %s > %s/openclaw.json" % (shlex.quote(json.dumps(config)), STATE))
@@ -201,9 +215,12 @@ def test_removing_or_replacing_the_law_and_moving_the_workspace_are_reported(hos
     assert any("VIOLATIONS.md" in s and "missing" in s for s in tampered), tampered
     assert any("AGENTS.md" in s for s in tampered), tampered
     # The agent's own word about its workspace moves nothing: the law goes
-    # where the inventory says, and the deploy is not blocked.
+    # back where the inventory says, root's again, and the deploy is not
+    # blocked.
     proc = run_playbook("--tags", "constitution")
     assert proc.returncode == 0, proc.stdout[-3000:]
+    workspace = host.file(WORKSPACE)
+    assert (workspace.user, workspace.group, workspace.mode) == ("root", "openclaw", 0o1770)
     assert host.file(f"{WORKSPACE}/VIOLATIONS.md").user == "root"
     # (the gateway itself may have followed its config there; root did not)
     assert not host.file(f"{STATE}/elsewhere/CONSTITUTION.md").exists

@@ -102,3 +102,29 @@ def test_plan_reports_an_oversized_agents_md(tmp_path):
              "max_chars": 3000, "total_max_chars": 60000}
     _planned, problems = law.plan_agent(agent, [], 10)
     assert problems and "over the bootstrap limit of 3000" in problems[0]
+
+
+def test_the_workspace_is_made_root_s_and_sticky_and_a_link_there_is_replaced(tmp_path):
+    """The agent keeps writing its own files there; the sticky bit keeps it
+    from removing root's. A link standing at the workspace path is replaced,
+    never followed."""
+    import os
+    import stat
+    gid = os.getgid()
+    target = tmp_path / "not-the-workspace"
+    target.mkdir()
+    workspace = tmp_path / "workspace"
+    workspace.symlink_to(target)
+    assert law.workspace_unprotected(str(workspace), gid)
+    assert law.protect_workspace(str(workspace), gid) is True
+    info = os.lstat(workspace)
+    assert stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o1770 and (info.st_uid, info.st_gid) == (0, gid)
+    assert stat.S_IMODE(os.stat(target).st_mode) != 0o1770
+    assert law.protect_workspace(str(workspace), gid) is False
+    agent = {"name": "coder", "role": "specialist", "workspace": str(workspace), "articles": ARTICLES,
+             "max_chars": 20000, "total_max_chars": 60000}
+    planned, _problems = law.plan_agent(agent, [], 10)
+    os.chmod(workspace, 0o700)
+    law.write_planned(planned, uid=os.getuid(), gid=gid)
+    assert stat.S_IMODE(os.stat(workspace).st_mode) == 0o1770
+    assert os.stat(workspace / "CONSTITUTION.md").st_uid == 0

@@ -138,3 +138,18 @@ def test_schema_violation_rejects_the_call_with_json_paths(tmp_path, me, run_mod
     assert (tmp_path / "a" / "openclaw.json").read_text() == '{"x": 1}\n'
     log = (tmp_path / "a" / "config-backups" / "changes.jsonl").read_text().splitlines()
     assert json.loads(log[-1])["result"] == "rejected"
+
+
+def test_a_root_owned_sticky_workspace_is_created_and_kept(tmp_path, me, run_module):
+    """A workspace the agent writes but whose root-owned files it cannot
+    remove: root's, the call's group, 1770; a second run changes nothing."""
+    workspace = {"path": str(tmp_path / "a" / "workspace"), "mode": "1770", "root_owned": True, "agent": "a"}
+    given = args(tmp_path, me, directories=args(tmp_path, me)["directories"] + [workspace])
+    run_module(agent_files, given)
+    info = os.stat(tmp_path / "a" / "workspace")
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o1770)
+    assert info.st_gid == os.stat(tmp_path / "a").st_gid
+    assert run_module(agent_files, given)["changed"] is False
+    os.chmod(tmp_path / "a" / "workspace", 0o700)
+    assert run_module(agent_files, given)["changed_paths"] == [str(tmp_path / "a" / "workspace")]
+    assert mode(tmp_path / "a" / "workspace") == 0o1770
