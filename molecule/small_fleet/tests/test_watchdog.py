@@ -175,10 +175,10 @@ def test_breaker_trips_after_three_attempts_and_reset_rearms(host, llm):
     assert json.loads(host.file(f"{STATE}/breaker.json").content_string)["reviewer"]["tripped"]
     reset = run_playbook("-e", "agent=reviewer", playbook="watchdog_reset.yml")
     assert reset.returncode == 0, reset.stdout[-3000:]
-    assert json.loads(reset.stdout)["stats"]["agentfleet-molecule-watchdog"]["changed"] == 1
+    assert [s["changed"] for s in json.loads(reset.stdout)["stats"].values()] == [1]
     assert "reviewer" not in json.loads(host.file(f"{STATE}/breaker.json").content_string)
     again = run_playbook("-e", "agent=reviewer", playbook="watchdog_reset.yml")
-    assert json.loads(again.stdout)["stats"]["agentfleet-molecule-watchdog"]["changed"] == 0
+    assert [s["changed"] for s in json.loads(again.stdout)["stats"].values()] == [0]
     llm.answer(RESTART)
     out = watchdog(host)
     assert "reviewer" in out and "(recovered)" in out, out
