@@ -127,7 +127,7 @@ def test_going_back_needs_the_snapshots_and_restores_them(host):
     assert task_results(result.stdout, "Install the OpenClaw npm package").get("skipped") is True
     assert_fleet_on(host, OLD)
     # The planted link came back as a link; what it points at is untouched.
-    assert host.file(PLANTED).is_symlink and host.file(PLANTED).user == "openclaw"
+    assert host.file(PLANTED).is_symlink and host.check_output(f"stat -c %U {PLANTED}") == "openclaw"
     assert host.file("/etc/shadow").sha256sum == SHADOW[0] and host.file("/etc/shadow").user == "root"
 
 
@@ -135,7 +135,10 @@ def test_going_back_needs_the_snapshots_and_restores_them(host):
 def reviewer_refuses_the_new_version(host):
     """An injected start failure: reviewer's gateway exits before it starts
     whenever its unit runs the new OpenClaw."""
-    content = "[Service]\nExecStartPre=/bin/sh -c '! grep -q /openclaw/%s/ %%h/.config/systemd/user/%%n'\n" % NEW
+    # The gateway's sandbox hides the home: the check gets the unit
+    # directory bound in, read-only.
+    content = ("[Service]\nBindReadOnlyPaths=%%h/.config/systemd/user\n"
+               "ExecStartPre=/bin/sh -c '! grep -q /openclaw/%s/ %%h/.config/systemd/user/%%n'\n" % NEW)
     encoded = base64.b64encode(content.encode()).decode()
     written = host.run(f"mkdir -p {Path(DROP_IN).parent} && echo {encoded} | base64 -d > {DROP_IN}"
                        f" && chown -R openclaw {Path(DROP_IN).parent}")
