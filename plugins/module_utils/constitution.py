@@ -294,39 +294,40 @@ def plan_agent(agent, ledger, shown):
 WORKSPACE_MODE = 0o1770
 
 
-def workspace_unprotected(workspace, gid, owner=0):
-    """True when the workspace directory is missing or not (owner, gid,
+def workspace_unprotected(workspace, gid):
+    """True when the workspace directory is missing or not (root, gid,
     WORKSPACE_MODE); a link the agent put there counts as missing."""
     info = fileops.lstat(workspace)
     return info is None or not stat.S_ISDIR(info.st_mode) or stat.S_IMODE(info.st_mode) != WORKSPACE_MODE \
-        or owner not in (-1, info.st_uid) or gid not in (-1, info.st_gid)
+        or info.st_uid != 0 or gid not in (-1, info.st_gid)
 
 
-def protect_workspace(workspace, gid, owner=0):
-    """Make the workspace directory (owner, gid, WORKSPACE_MODE), creating
+def protect_workspace(workspace, gid):
+    """Make the workspace directory (root, gid, WORKSPACE_MODE), creating
     it when missing and replacing, never following, whatever else stands
     there; True when anything changed."""
-    if not workspace_unprotected(workspace, gid, owner):
+    if not workspace_unprotected(workspace, gid):
         return False
     info = fileops.lstat(workspace)
     if info is not None and not stat.S_ISDIR(info.st_mode):
         fileops.remove(workspace)
-    fileops.makedirs(workspace, WORKSPACE_MODE, owner, gid)
-    fileops.set_meta(workspace, WORKSPACE_MODE, owner, gid)
+    fileops.makedirs(workspace, WORKSPACE_MODE, 0, gid)
+    fileops.set_meta(workspace, WORKSPACE_MODE, 0, gid)
     return True
 
 
-def write_planned(planned, uid=-1, gid=-1, owner=0):
+def write_planned(planned, uid=-1, gid=-1):
     """Write every changed file of plan_agent's output atomically, mode
     0644, in a protected workspace. The law (CONSTITUTION.md, VIOLATIONS.md,
-    AGENTS.md) is root's (owner), so the agent can read it and neither
-    rewrite nor remove it; HANDOFF.md is the agent's (uid, gid)."""
+    AGENTS.md) is root's, so the agent can read it and neither rewrite nor
+    remove it; HANDOFF.md is the agent's (uid, gid)."""
+    for workspace in sorted(set(os.path.dirname(path) for path, _content, _current in planned)):
+        protect_workspace(workspace, gid)
     for path, content, _current in planned:
-        protect_workspace(os.path.dirname(path), gid, owner)
         if content is None:
             continue
-        mine = (uid, gid) if os.path.basename(path) == "HANDOFF.md" else (owner, owner)
-        fileops.write_atomic(path, content.encode("utf-8"), 0o644, *mine)
+        owner = (uid, gid) if os.path.basename(path) == "HANDOFF.md" else (0, 0)
+        fileops.write_atomic(path, content.encode("utf-8"), 0o644, *owner)
 
 
 def rendered_digest(planned):
