@@ -1,7 +1,7 @@
 """Wall time of one oversight audit for 48 agents against 6, side by side.
 
 On the local target (make demo), a synthetic fleet of 48 agents is laid
-out for the service user beside the real one: a gateway user unit each
+out for one agent's user beside the real one: a gateway user unit each
 (installed, not started), openclaw.json with its last good copy and
 change log, the constitution files with their rendered record, HANDOFF.md
 and a copy of a real gateway log (the state directory's logs/). Round by round, the installed
@@ -24,10 +24,12 @@ CONTAINER = "agentfleet-local"
 IN_TARGET = r'''
 import json, os, pwd, shutil, subprocess, sys, time
 sizes, rounds = json.loads(sys.argv[1]), int(sys.argv[2])
-user = pwd.getpwnam("openclaw")
-home, root = user.pw_dir, "/var/tmp/agentfleet-bench-audit"
 real = json.load(open("/etc/agentfleet/oversight.json"))
 model = next(a for a in real["agents"] if a["role"] != "coordinator")
+# Every synthetic agent under the model agent's own user: one user
+# manager, so this times the audit's reading, not 48 managers.
+user = pwd.getpwnam(model["user"])
+home, root = user.pw_dir, "/var/tmp/agentfleet-bench-audit"
 units = os.path.join(home, ".config/systemd/user")
 unit_text = open(os.path.join(units, model["unit"])).read()
 shutil.rmtree(root, ignore_errors=True)
@@ -47,8 +49,8 @@ for i in range(max(sizes)):
     json.dump(record, open("%s/law/rendered/%s.json" % (root, name), "w"))
     agents.append(dict(model, name=name, unit=unit, port=40000 + i, state_dir=state,
                        config=state + "/openclaw.json", workspace=state + "/workspace"))
-subprocess.run(["chown", "-R", "openclaw:openclaw", root], check=True)
-subprocess.run(["runuser", "-u", "openclaw", "--", "env", "XDG_RUNTIME_DIR=/run/user/%d" % user.pw_uid,
+subprocess.run(["chown", "-R", "%d:%d" % (user.pw_uid, user.pw_gid), root], check=True)
+subprocess.run(["runuser", "-u", user.pw_name, "--", "env", "XDG_RUNTIME_DIR=/run/user/%d" % user.pw_uid,
                 "systemctl", "--user", "daemon-reload"], check=True)
 configs = {}
 for size in sizes:
@@ -75,7 +77,7 @@ for _ in range(rounds):
                     size, proc.returncode, len(report["agents"]), down, proc.stderr))
 for i in range(max(sizes)):
     os.unlink(os.path.join(units, "openclaw-gateway-bench%02d.service" % i))
-subprocess.run(["runuser", "-u", "openclaw", "--", "env", "XDG_RUNTIME_DIR=/run/user/%d" % user.pw_uid,
+subprocess.run(["runuser", "-u", user.pw_name, "--", "env", "XDG_RUNTIME_DIR=/run/user/%d" % user.pw_uid,
                 "systemctl", "--user", "daemon-reload"], check=True)
 shutil.rmtree(root)
 print(json.dumps(times))

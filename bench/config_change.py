@@ -20,7 +20,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONTAINER = "agentfleet-local"
-USER = "openclaw"
+# Each agent runs as its own user, fleet_user-NAME.
+USER_PREFIX = "openclaw-"
 
 
 def timed(argv):
@@ -36,17 +37,17 @@ def in_target(script):
     return ["docker", "exec", CONTAINER, "bash", "-c", script]
 
 
-def main_pid(unit):
+def main_pid(user, unit):
     show = "runuser -u %s -- env XDG_RUNTIME_DIR=/run/user/$(id -u %s) systemctl --user show -p MainPID --value %s" % (
-        USER, USER, unit)
+        user, user, unit)
     return subprocess.run(in_target(show), capture_output=True, text=True, check=True).stdout.strip()
 
 
-def restarted(unit, argv):
+def restarted(user, unit, argv):
     """Seconds argv took; fails unless the unit really got a new process."""
-    before = main_pid(unit)
+    before = main_pid(user, unit)
     elapsed = timed(argv)
-    after = main_pid(unit)
+    after = main_pid(user, unit)
     if after in ("0", before):
         raise SystemExit("%s was not restarted (MainPID %s -> %s): nothing to measure" % (unit, before, after))
     return elapsed
@@ -59,7 +60,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
-    config = "/home/%s/.openclaw-%s/openclaw.json" % (USER, args.agent)
+    user = USER_PREFIX + args.agent
+    config = "/home/%s/.openclaw-%s/openclaw.json" % (user, args.agent)
     current = json.loads(subprocess.run(in_target("cat " + config), capture_output=True, text=True, check=True).stdout)
     original = current["agents"]["defaults"]["model"]["primary"]
     port = current["gateway"]["port"]
@@ -68,7 +70,7 @@ def main():
     # reset-failed as config_change does, so the start limit never decides.
     systemctl = ("runuser -u {u} -- env XDG_RUNTIME_DIR=/run/user/$(id -u {u}) systemctl --user reset-failed {n} && "
                  "runuser -u {u} -- env XDG_RUNTIME_DIR=/run/user/$(id -u {u}) systemctl --user restart {n}").format(
-                     u=USER, n=unit)
+                     u=user, n=unit)
     wait_ready = ("for i in $(seq 300); do curl -sf --max-time 2 http://127.0.0.1:%d/readyz | grep -q '\"ready\":true'"
                   " && exit 0; sleep 0.5; done; exit 1" % port)
 
@@ -80,10 +82,10 @@ def main():
     times = {"change": [], "restart": [], "restart_ready": []}
     try:
         for index in range(args.rounds):
-            times["change"].append(restarted(unit, change_to(other if index % 2 == 0 else original)))
-            times["restart"].append(restarted(unit, in_target(systemctl)))
+            times["change"].append(restarted(user, unit, change_to(other if index % 2 == 0 else original)))
+            times["restart"].append(restarted(user, unit, in_target(systemctl)))
             timed(in_target(wait_ready))  # untimed: the next step starts from a ready gateway
-            times["restart_ready"].append(restarted(unit, in_target(systemctl + " && " + wait_ready)))
+            times["restart_ready"].append(restarted(user, unit, in_target(systemctl + " && " + wait_ready)))
             print("round %d: %s" % (index + 1, ", ".join("%s %.2f s" % (k, v[-1]) for k, v in times.items())),
                   flush=True)
     finally:

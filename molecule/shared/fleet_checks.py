@@ -1,10 +1,11 @@
 """Helpers shared by the scenarios' testinfra checks: the fleet as the
-inventory describes it, the user manager, /readyz, and plays run on the
-controller against the scenario's instance."""
+inventory describes it, each agent's user and its user manager, /readyz,
+and plays run on the controller against the scenario's instance."""
 
 import base64
 import json
 import os
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -12,8 +13,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+# fleet_user as every scenario leaves it: no user of its own any more, the
+# prefix of the agents' users (agent NAME runs as openclaw-NAME).
 FLEET_USER = "openclaw"
-HOME = f"/home/{FLEET_USER}"
 
 
 # A scenario may give its instance a smaller fleet in host_vars.
@@ -40,25 +42,48 @@ def unit(name):
     return f"openclaw-gateway-{name}.service"
 
 
-def user_systemctl(host, *args):
-    uid = host.user(FLEET_USER).uid
-    cmd = " ".join(["runuser -u", FLEET_USER, "-- env", f"XDG_RUNTIME_DIR=/run/user/{uid}", "systemctl --user", *args])
+def user_of(name):
+    """The Linux user (and its own primary group) agent name runs as."""
+    return f"{FLEET_USER}-{name}"
+
+
+def home_of(name):
+    return f"/home/{user_of(name)}"
+
+
+def state_dir(name):
+    return f"{home_of(name)}/.openclaw-{name}"
+
+
+def unit_file(name):
+    return f"{home_of(name)}/.config/systemd/user/{unit(name)}"
+
+
+def as_user(host, name, script):
+    """The shell script as agent name's user, outside any sandbox."""
+    return host.run("runuser -u %s -- sh -c %s" % (user_of(name), shlex.quote(script)))
+
+
+def user_systemctl(host, name, *args):
+    """systemctl --user against agent name's own (lingering) user manager."""
+    uid = host.user(user_of(name)).uid
+    cmd = " ".join(["runuser -u", user_of(name), "-- env", f"XDG_RUNTIME_DIR=/run/user/{uid}", "systemctl --user", *args])
     return host.run(cmd)
 
 
 def unit_props(host, name):
-    out = user_systemctl(host, "show", "-p", "ActiveState,UnitFileState,MainPID,NRestarts", unit(name)).stdout
+    out = user_systemctl(host, name, "show", "-p", "ActiveState,UnitFileState,MainPID,NRestarts", unit(name)).stdout
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
 def started_at(host, name):
     """When the unit last entered active, in microseconds of the monotonic clock."""
-    out = user_systemctl(host, "show", "-p", "ActiveEnterTimestampMonotonic", unit(name)).stdout
+    out = user_systemctl(host, name, "show", "-p", "ActiveEnterTimestampMonotonic", unit(name)).stdout
     return int(out.strip().split("=", 1)[1])
 
 
-def main_pids(host):
-    return {name: unit_props(host, name)["MainPID"] for name in agent_names()}
+def main_pids(host, names=None):
+    return {name: unit_props(host, name)["MainPID"] for name in (agent_names() if names is None else names)}
 
 
 def readyz(host, port):

@@ -41,14 +41,15 @@ def _wrap(func):
     return wrapper
 
 
-def fleet_port_plan(agents, base=18800, stride=200, ss_output="", fleet_uid=None, fleet_credentials=None):
-    """Validated plan of the fleet; see module_utils/fleet_plan.build_plan."""
+def fleet_port_plan(agents, base=18800, stride=200, ss_output="", passwd=None, fleet_credentials=None, prefix="openclaw"):
+    """Validated plan of the fleet; see module_utils/fleet_plan.build_plan.
+    passwd: getent's passwd facts (user -> [x, uid, ...])."""
     listeners = fleet_plan.parse_listeners(ss_output)
-    uid = int(fleet_uid) if fleet_uid not in (None, "") else None
-    return fleet_plan.build_plan(agents, base, stride, listeners, uid, fleet_credentials)
+    uids = {user: int(fields[1]) for user, fields in (passwd or {}).items() if fields and str(fields[1]).isdigit()}
+    return fleet_plan.build_plan(agents, base, stride, listeners, uids, fleet_credentials, prefix)
 
 
-def fleet_env_files(plan, agents, fleet_credentials, home):
+def fleet_env_files(plan, agents, fleet_credentials):
     """agent_files env_files entries (the secrets) of every present agent.
     A token not given in the inventory is generated on the host once."""
     by_name = {agent["name"]: agent for agent in agents}
@@ -59,38 +60,39 @@ def fleet_env_files(plan, agents, fleet_credentials, home):
         agent = by_name[entry["name"]]
         creds = fleet_plan.credentials_for(agent, fleet_credentials)
         result.append({
-            "path": "%s/.openclaw-%s/gateway.env" % (home, entry["name"]),
+            "path": "%s/gateway.env" % entry["state_dir"],
             "agent": entry["name"],
+            "owner": entry["user"],
             "values": fleet_plan.gateway_env(entry, creds, agent.get("token")),
             "generate": ["OPENCLAW_GATEWAY_TOKEN"],
         })
     return result
 
 
-def fleet_gateway_probe(entry, home=None, store=None):
-    """gateway_ready entry of one planned agent; with the service user's
-    home, also its openclaw.json, whose last good copy (in store/NAME)
-    readiness moves."""
-    probe = {"name": entry["name"], "port": entry["port"], "unit": fleet_plan.unit_name(entry["name"])}
-    if home:
-        probe["config"] = "%s/.openclaw-%s/openclaw.json" % (home, entry["name"])
+def fleet_gateway_probe(entry, store=None):
+    """gateway_ready entry of one planned agent: its user manager, port,
+    unit and openclaw.json, whose last good copy (in store/NAME) readiness
+    moves."""
+    probe = {"name": entry["name"], "user": entry["user"], "port": entry["port"],
+             "unit": fleet_plan.unit_name(entry["name"]), "config": entry["state_dir"] + "/openclaw.json"}
     if store:
         probe["store"] = "%s/%s" % (store, entry["name"])
     return probe
 
 
-def fleet_workspaces(agents, home):
-    """constitution_files entries of every present agent: workspace and
-    bootstrap limits as the inventory plans them (agents.defaults of its
-    config), never as the agent may have rewritten them on the host."""
+def fleet_workspaces(agents, prefix):
+    """constitution_files entries of every present agent: its user, and
+    workspace and bootstrap limits as the inventory plans them
+    (agents.defaults of its config), never as the agent may have rewritten
+    them on the host."""
     result = []
     for agent in agents:
         if agent.get("state", "present") != "present":
             continue
-        state_dir = "%s/.openclaw-%s" % (home, agent["name"])
         defaults = ((agent.get("config") or {}).get("agents") or {}).get("defaults") or {}
         entry = {"name": agent["name"], "role": agent.get("role", "specialist"),
-                 "workspace": defaults.get("workspace") or state_dir + "/workspace"}
+                 "user": fleet_plan.service_user(prefix, agent["name"]),
+                 "workspace": defaults.get("workspace") or fleet_plan.state_dir(prefix, agent["name"]) + "/workspace"}
         for key, limit in (("max_chars", "bootstrapMaxChars"), ("total_max_chars", "bootstrapTotalMaxChars")):
             if defaults.get(limit):
                 entry[key] = defaults[limit]
@@ -98,19 +100,24 @@ def fleet_workspaces(agents, home):
     return result
 
 
-def fleet_audit_agents(plan, agents, home, store=None):
-    """The oversight audit's view of every present planned agent: its unit,
+def fleet_audit_agents(plan, agents, prefix, store=None):
+    """The overseers' view of every present planned agent: its user, unit,
     port, state dir, openclaw.json, workspace and config store."""
-    workspaces = {w["name"]: w for w in fleet_workspaces(agents, home)}
+    workspaces = {w["name"]: w for w in fleet_workspaces(agents, prefix)}
     result = []
     for entry in plan:
         if entry.get("state", "present") != "present" or entry["name"] not in workspaces:
             continue
-        state_dir = "%s/.openclaw-%s" % (home, entry["name"])
         result.append(dict(workspaces[entry["name"]], port=entry["port"], unit=fleet_plan.unit_name(entry["name"]),
-                           state_dir=state_dir, config=state_dir + "/openclaw.json",
+                           state_dir=entry["state_dir"], config=entry["state_dir"] + "/openclaw.json",
                            store_dir="%s/%s" % (store, entry["name"]) if store else None))
     return result
+
+
+def fleet_service_users(agents, prefix):
+    """The Linux user of every present agent, in inventory order."""
+    return [fleet_plan.service_user(prefix, agent["name"]) for agent in agents
+            if agent.get("state", "present") == "present"]
 
 
 def fleet_memory_high(memory_max):
@@ -125,6 +132,7 @@ class FilterModule:
         return {
             "fleet_port_plan": _wrap(fleet_port_plan),
             "fleet_memory_high": _wrap(fleet_memory_high),
+            "fleet_service_users": _wrap(fleet_service_users),
             "fleet_audit_agents": _wrap(fleet_audit_agents),
             "fleet_env_files": _wrap(fleet_env_files),
             "fleet_gateway_probe": _wrap(fleet_gateway_probe),

@@ -93,6 +93,11 @@ def load_state(report_dir):
 
 # ---------------------------------------------------------------- systemd
 
+def user_of(agent, config):
+    """The user an agent runs as (config's user: older configs)."""
+    return agent.get("user") or config.get("user") or "nobody"
+
+
 def user_units(units, user):
     """ActiveState, SubState and NRestarts of the user's gateway units,
     through its user manager (the audit runs as root). One list-units call
@@ -222,16 +227,15 @@ def collect(config, state, now=None, use_reviewer=True):
     offsets = dict(state.get("log_offsets") or {})
 
     units = {}
-    for user in sorted({a.get("user") or config.get("user", "openclaw") for a in agents}):
-        units.update(user_units([a["unit"] for a in agents if (a.get("user") or config.get("user", "openclaw")) == user],
-                                user))
+    for user in sorted({user_of(a, config) for a in agents}):
+        units.update(user_units([a["unit"] for a in agents if user_of(a, config) == user], user))
     health = {a["name"]: config_txn.probe(a["health_url"], timeout=3) for a in agents}
     findings, restarts = checks.check_alive(agents, units, health, state.get("restarts") or {})
     findings += checks.check_config_drift(agents)
     findings += checks.check_constitution(agents, config.get("constitution_state_dir", ""))
     pushes, seen = checks.check_pushes(config.get("repositories") or {}, state.get("repos") or {},
                                        since.timestamp(), config.get("ci") or {}, config["secrets"].get("github_token"),
-                                       user=config.get("user") if os.geteuid() == 0 else None)
+                                       users={a["name"]: user_of(a, config) for a in agents} if os.geteuid() == 0 else None)
     findings += pushes
     findings += checks.check_logs(agents, since, now, offsets, config.get("rate_limit_threshold", 5))
     findings += checks.check_handoff(agents, config.get("handoff_max_age_hours", 24))
@@ -319,7 +323,7 @@ def system_event(coordinator, new):
         token = read_env(env_file).get("OPENCLAW_GATEWAY_TOKEN", "")
     except OSError as exc:
         return {"ok": False, "error": "cannot read %s: %s" % (env_file, exc)}
-    argv = ["runuser", "-u", coordinator.get("user") or "openclaw", "--", coordinator["openclaw"],
+    argv = ["runuser", "-u", coordinator.get("user") or "nobody", "--", coordinator["openclaw"],
             "--profile", coordinator["name"], "system", "event", "--text", text, "--mode", "now",
             "--port", str(coordinator["port"]), "--json"]
     # The token goes in the environment: on the command line every user

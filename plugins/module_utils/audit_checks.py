@@ -240,12 +240,15 @@ def ci_status(repo, sha, agent, ci, token=None):
     return "error", "no CI source: set oversight_ci_command or the repository's github"
 
 
-def check_pushes(repositories, seen_before, since, ci, token=None, user=None):
+def check_pushes(repositories, seen_before, since, ci, token=None, users=None):
     """Commits that reached each tracked branch since the last audit (on the
-    first audit: committed within the window), git run as user. Returns
+    first audit: committed within the window). users: agent -> the user git
+    runs as in that agent's repositories (as root, an agent without one
+    gets nobody: root never runs git in a tree an agent controls). Returns
     (findings, seen now)."""
     findings, seen = [], {}
     for agent, repos in sorted(repositories.items()):
+        user = None if users is None else (users.get(agent) or "nobody")
         for repo in repos:
             branch = repo.get("branch", "origin/main")
             ident = "%s:%s" % (repo["path"], branch)

@@ -288,7 +288,7 @@ def plan_agent(agent, ledger, shown):
     return planned, problems
 
 
-# The workspace directory: root's, the service user's group, sticky. The
+# The workspace directory: root's, the agent user's group, sticky. The
 # agent creates, changes and removes its own files there; the sticky bit
 # keeps it from removing or renaming root's (the law).
 WORKSPACE_MODE = 0o1770
@@ -314,6 +314,14 @@ def protect_workspace(workspace, gid):
     fileops.makedirs(workspace, WORKSPACE_MODE, 0, gid)
     fileops.set_meta(workspace, WORKSPACE_MODE, 0, gid)
     return True
+
+
+def owner_ids(agent, default_owner=None):
+    """(uid, gid) of the user an agent runs as (its entry's user, else the
+    fleet's owner); KeyError when that user does not exist."""
+    import pwd
+    user = pwd.getpwnam(agent.get("user") or default_owner or "")
+    return user.pw_uid, user.pw_gid
 
 
 def write_planned(planned, uid=-1, gid=-1):

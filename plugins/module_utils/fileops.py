@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """File operations for root working in trees an agent can write to.
 
-An agent runs as the service user and can put a symlink (or a hard link)
+An agent runs as its own user and can put a symlink (or a hard link)
 wherever it can write. Root must never follow one: every operation here
 walks the path from / one component at a time with O_NOFOLLOW, works on
 directory descriptors (dir_fd), sets mode and owner on the open descriptor

@@ -25,6 +25,25 @@ PORT_MAX = 65535
 
 
 UNIT_PREFIX = "openclaw-gateway-"
+# Each agent runs as its own Linux user (prefix-NAME) with its own home and
+# user manager: the kernel lets one uid signal, trace and read whatever
+# another process of that uid owns, so a shared uid is a shared agent.
+HOME_BASE = "/home"
+USER_NAME_MAX = 32  # useradd's limit on Debian
+
+
+def service_user(prefix, agent_name):
+    """The Linux user that runs one agent's gateway."""
+    return "%s-%s" % (prefix, agent_name)
+
+
+def home_dir(user):
+    return "%s/%s" % (HOME_BASE, user)
+
+
+def state_dir(prefix, agent_name):
+    """OpenClaw's profile directory of an agent (~/.openclaw-NAME of its user)."""
+    return "%s/.openclaw-%s" % (home_dir(service_user(prefix, agent_name)), agent_name)
 
 
 def unit_name(agent_name):
@@ -111,7 +130,7 @@ def parse_listeners(ss_output):
     return sorted(listeners)
 
 
-def _check_names(agents):
+def _check_names(agents, prefix):
     seen = set()
     for index, agent in enumerate(agents):
         name = agent.get("name")
@@ -119,6 +138,10 @@ def _check_names(agents):
             raise PlanError(
                 "fleet_agents[%d].name=%r is not a valid OpenClaw profile name: use 1-32 characters, "
                 "lower-case letters, digits and '-', starting with a letter" % (index, name))
+        if len(service_user(prefix, name)) > USER_NAME_MAX:
+            raise PlanError(
+                "fleet_agents[%d].name=%r is too long: its service user '%s' (fleet_user '%s', '-', the name) "
+                "must have at most %d characters" % (index, name, service_user(prefix, name), prefix, USER_NAME_MAX))
         if name in seen:
             raise PlanError("fleet_agents: the name '%s' is used by more than one agent; names must be unique" % name)
         seen.add(name)
@@ -139,9 +162,11 @@ def assign_ports(agents, base, stride):
     return ports
 
 
-def check_ports(ports, listeners=(), fleet_uid=None):
+def check_ports(ports, listeners=(), uids=None):
     """Every agent's whole range must be free of every other agent and of
-    listeners that belong to anything but the fleet user."""
+    listeners that belong to anything but that agent's own user (uids:
+    agent name -> uid of its user, for the users that exist)."""
+    uids = uids or {}
     ranges = []
     for name, port in ports.items():
         if port < PORT_MIN or port + PORT_SPAN > PORT_MAX:
@@ -157,10 +182,8 @@ def check_ports(ports, listeners=(), fleet_uid=None):
                 "Each gateway needs base..base+%d (OpenClaw derives browser and CDP ports from the base): "
                 "keep base ports at least %d apart" % (name1, lo1, hi1, name2, lo2, hi2, lo2, min(hi1, hi2), PORT_SPAN, PORT_SPAN + 10))
     for port, uid in listeners:
-        if fleet_uid is not None and uid == fleet_uid:
-            continue  # a gateway of ours, already running
         for lo, hi, name in ranges:
-            if lo <= port <= hi:
+            if lo <= port <= hi and uids.get(name) != uid:
                 raise PlanError(
                     "port clash: agent '%s' needs ports %d-%d but port %d is already in use on the host "
                     "by another program (uid %d); pick another port for '%s'" % (name, lo, hi, port, uid, name))
@@ -191,17 +214,24 @@ def check_credentials(agent, credentials):
                 "fleet_agents[%s].credentials nor fleet_credentials has one" % (agent["name"], tier, name, provider, agent["name"]))
 
 
-def build_plan(agents, base=18800, stride=200, listeners=(), fleet_uid=None, fleet_credentials=None):
-    """Validate the inventory and return one plain entry per agent (no secrets)."""
+def build_plan(agents, base=18800, stride=200, listeners=(), user_uids=None, fleet_credentials=None, prefix="openclaw"):
+    """Validate the inventory and return one plain entry per agent (no
+    secrets). user_uids: Linux user -> uid of the users that exist; a
+    running gateway of an agent's own user may hold its ports."""
     agents = list(agents or [])
-    _check_names(agents)
+    _check_names(agents, prefix)
     present = [a for a in agents if a.get("state", "present") == "present"]
     ports = assign_ports(agents, base, stride)
-    check_ports({a["name"]: ports[a["name"]] for a in present}, listeners, fleet_uid)
+    uids = {a["name"]: (user_uids or {}).get(service_user(prefix, a["name"])) for a in present}
+    check_ports({a["name"]: ports[a["name"]] for a in present}, listeners, uids)
     plan = []
     for agent in agents:
         entry = {
             "name": agent["name"],
+            "user": service_user(prefix, agent["name"]),
+            "home": home_dir(service_user(prefix, agent["name"])),
+            "state_dir": state_dir(prefix, agent["name"]),
+            "unit_file": "%s/.config/systemd/user/%s" % (home_dir(service_user(prefix, agent["name"])), unit_name(agent["name"])),
             "role": agent.get("role", "specialist"),
             "state": agent.get("state", "present"),
             "purge": bool(agent.get("purge", False)),

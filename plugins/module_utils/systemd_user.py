@@ -79,3 +79,42 @@ class UserManager:
                                   "_UID=%d" % self.uid, "_SYSTEMD_USER_UNIT=%s" % unit, "+",
                                   "_UID=%d" % self.uid, "USER_UNIT=%s" % unit])
         return out if rc == 0 else err
+
+
+class Managers:
+    """The user managers of many units: each agent runs as its own user, so
+    a unit's manager is that of users[unit] (or of the default user). One
+    systemctl call per manager and action, whatever the number of units."""
+
+    def __init__(self, run_command, users, default_user=None):
+        self._run, self._users, self._default = run_command, dict(users or {}), default_user
+        self._managers = {}
+
+    def user_of(self, unit):
+        user = self._users.get(unit) or self._default
+        if not user:
+            raise KeyError("(none given for %s)" % unit)
+        return user
+
+    def of(self, unit):
+        """UserManager of a unit; KeyError when its user does not exist."""
+        user = self.user_of(unit)
+        if user not in self._managers:
+            try:
+                self._managers[user] = UserManager(self._run, user)
+            except KeyError:
+                raise KeyError(user) from None
+        return self._managers[user]
+
+    def grouped(self, units):
+        """[(manager, [units of that manager]), ...] in the order first seen."""
+        groups = {}
+        for unit in units:
+            groups.setdefault(self.user_of(unit), []).append(unit)
+        return [(self.of(units_[0]), units_) for units_ in groups.values()]
+
+    def show(self, units):
+        states = {}
+        for manager, mine in self.grouped(units):
+            states.update(manager.show(mine))
+        return states

@@ -55,7 +55,7 @@ PROMPT = (
     "diagnose the cause in one or two sentences and choose exactly one action: restart (restart the unit), "
     "reset_failed_start (clear a start limit and start), restore_last_good (put back the last config that was "
     "verified healthy, then restart), doctor_fix (openclaw doctor --fix for this profile, then restart), "
-    "kill_port_holder (stop a stray process of the service user that holds the gateway's port, then restart), "
+    "kill_port_holder (stop a stray process of the agent's own user that holds the gateway's port, then restart), "
     "or run_script with a POSIX shell script in `script`. Answer with one JSON object and nothing else, "
     "matching this JSON Schema: " + json.dumps(ANSWER_SCHEMA, sort_keys=True))
 READY_BODY = r'"ready"\s*:\s*true'
@@ -531,7 +531,7 @@ def run(config, host=None, now=None, trigger="manual"):
     """Check every agent, heal what is down; the summary of this run. host
     (tests) stands in for every agent user's manager."""
     def user_of(agent):
-        return agent.get("user") or config.get("user", "openclaw")
+        return agent.get("user") or config.get("user") or "nobody"
 
     hosts, by_user = {}, {}
     for agent in config["agents"]:

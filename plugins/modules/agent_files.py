@@ -28,11 +28,15 @@ author:
   - agentfleet.vps developers (@agentfleet)
 options:
   owner:
-    description: Owner of every directory and file written.
+    description:
+      - Owner of every directory and file written that does not name its own owner.
+      - Each agent runs as its own user, so one call can write several agents' files, each
+        entry with its own C(owner).
     type: str
-    required: true
   group:
-    description: Group of every directory and file written. Defaults to O(owner).
+    description:
+      - Group of the entries owned by O(owner). Defaults to the primary group of O(owner).
+      - An entry with its own C(owner) gets that user's primary group.
     type: str
   directories:
     description: Directories to create (with parents) and keep at the given mode.
@@ -51,9 +55,12 @@ options:
       agent:
         description: Agent this directory belongs to, reported in RV(changed_agents).
         type: str
+      owner:
+        description: Owner of this directory. Defaults to O(owner).
+        type: str
       root_owned:
         description:
-          - Owned by root, with O(group) as its group. With mode C(1770), the agent creates and
+          - Owned by root, with the owner's group as its group. With mode C(1770), the agent creates and
             removes its own files there but not root's (an agent's workspace, where the law lives).
         type: bool
         default: false
@@ -77,6 +84,9 @@ options:
         default: "0644"
       agent:
         description: Agent this file belongs to, reported in RV(changed_agents).
+        type: str
+      owner:
+        description: Owner of this file. Defaults to O(owner).
         type: str
       validate:
         description:
@@ -131,6 +141,9 @@ options:
       agent:
         description: Agent this file belongs to, reported in RV(changed_agents).
         type: str
+      owner:
+        description: Owner of this file. Defaults to O(owner).
+        type: str
   absent:
     description: Paths to remove; directories are removed with their content.
     type: list
@@ -156,20 +169,20 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Write two agents' files in one call
+- name: Write an agent's files
   agentfleet.vps.agent_files:
-    owner: openclaw
+    owner: openclaw-coder
     directories:
-      - path: /home/openclaw/.openclaw-coder
+      - path: /home/openclaw-coder/.openclaw-coder
         agent: coder
     files:
-      - path: /home/openclaw/.openclaw-coder/openclaw.json
+      - path: /home/openclaw-coder/.openclaw-coder/openclaw.json
         content: "{{ coder_config | to_nice_json }}"
         mode: "0600"
         agent: coder
         validate: /usr/bin/env OPENCLAW_CONFIG_PATH=%s /opt/agentfleet/openclaw/current/bin/openclaw config validate --json
     env_files:
-      - path: /home/openclaw/.openclaw-coder/gateway.env
+      - path: /home/openclaw-coder/.openclaw-coder/gateway.env
         agent: coder
         values:
           ANTHROPIC_API_KEY: "{{ vault_anthropic_api_key }}"
@@ -190,7 +203,7 @@ changed_paths:
   returned: always
   type: list
   elements: str
-  sample: [/home/openclaw/.openclaw-coder/openclaw.json]
+  sample: [/home/openclaw-coder/.openclaw-coder/openclaw.json]
 """
 
 import json
@@ -213,18 +226,34 @@ def _mode(value):
     return int(str(value), 8)
 
 
-def _owner_ids(module, owner, group):
-    import grp
-    import pwd
-    try:
-        uid = pwd.getpwnam(owner).pw_uid
-        gid = grp.getgrnam(group).gr_gid if group else pwd.getpwnam(owner).pw_gid
-    except KeyError as exc:
-        if module.check_mode:
-            # --check before the runtime role ever ran: the user comes later.
-            return -1, -1
-        module.fail_json(msg="user or group %s does not exist on the host" % exc)
-    return uid, gid
+class Owners:
+    """uid and gid of each entry: its own owner (and that user's primary
+    group), else the call's owner and group. Looked up once per user."""
+
+    def __init__(self, module, owner, group):
+        self.module, self.owner, self.group, self.cache = module, owner, group, {}
+
+    def __call__(self, item):
+        owner = item.get("owner") or self.owner
+        if not owner:
+            self.module.fail_json(msg="%s has no owner: set owner on the entry or on the call" % item["path"])
+        group = None if item.get("owner") else self.group
+        if (owner, group) not in self.cache:
+            self.cache[(owner, group)] = self._lookup(owner, group)
+        return self.cache[(owner, group)]
+
+    def _lookup(self, owner, group):
+        import grp
+        import pwd
+        try:
+            uid = pwd.getpwnam(owner).pw_uid
+            gid = grp.getgrnam(group).gr_gid if group else pwd.getpwnam(owner).pw_gid
+        except KeyError as exc:
+            if self.module.check_mode:
+                # --check before the runtime role ever ran: the user comes later.
+                return -1, -1
+            self.module.fail_json(msg="user or group %s does not exist on the host" % exc)
+        return uid, gid
 
 
 def _meta_differs(path, mode, uid, gid):
@@ -248,31 +277,35 @@ def _is_dir(path):
 
 class Change:
     def __init__(self, kind, path, agent, data=None, mode=None, validate=None, diff=None, schema=None, backup=False,
-                 store=None, uid=None):
+                 store=None, uid=-1, gid=-1, own_uid=None):
         self.kind, self.path, self.agent = kind, path, agent
         self.data, self.mode, self.validate, self.diff = data, mode, validate, diff
         self.schema, self.backup, self.store = schema, backup, store
-        # Owner of this path when not the call's (root_owned directories).
-        self.uid = uid
+        self.uid, self.gid = uid, gid
+        # Owner of a created directory itself when not uid (root_owned).
+        self.own_uid = uid if own_uid is None else own_uid
 
 
-def plan_directories(params, uid, gid):
+def plan_directories(params, owners):
     changes = []
     for item in params:
         mode = _mode(item["mode"])
-        owner = 0 if item.get("root_owned") else uid
+        uid, gid = owners(item)
+        # A root-owned directory's parents still belong to the agent.
+        own_uid = 0 if item.get("root_owned") else uid
         if not _is_dir(item["path"]):
-            changes.append(Change("mkdir", item["path"], item.get("agent"), mode=mode, uid=owner,
+            changes.append(Change("mkdir", item["path"], item.get("agent"), mode=mode, uid=uid, gid=gid, own_uid=own_uid,
                                   diff={"before_header": item["path"], "after_header": item["path"],
                                         "before": "(absent)\n", "after": "directory %04o\n" % mode}))
-        elif _meta_differs(item["path"], mode, owner, gid):
-            changes.append(Change("meta", item["path"], item.get("agent"), mode=mode, uid=owner))
+        elif _meta_differs(item["path"], mode, own_uid, gid):
+            changes.append(Change("meta", item["path"], item.get("agent"), mode=mode, uid=own_uid, gid=gid))
     return changes
 
 
-def plan_files(params, uid, gid):
+def plan_files(params, owners):
     changes = []
     for item in params:
+        uid, gid = owners(item)
         data = item["content"].encode("utf-8")
         mode = _mode(item["mode"])
         current = _current(item["path"])
@@ -284,15 +317,17 @@ def plan_files(params, uid, gid):
             changes.append(Change("write", item["path"], item.get("agent"), data, mode, item.get("validate"),
                                   {"before_header": item["path"], "after_header": item["path"],
                                    "before": before, "after": after},
-                                  schema=item.get("schema"), backup=item.get("backup"), store=item.get("store")))
+                                  schema=item.get("schema"), backup=item.get("backup"), store=item.get("store"),
+                                  uid=uid, gid=gid))
         elif _meta_differs(item["path"], mode, uid, gid):
-            changes.append(Change("meta", item["path"], item.get("agent"), mode=mode))
+            changes.append(Change("meta", item["path"], item.get("agent"), mode=mode, uid=uid, gid=gid))
     return changes
 
 
-def plan_env_files(params, uid, gid):
+def plan_env_files(params, owners):
     changes = []
     for item in params:
+        uid, gid = owners(item)
         current = _current(item["path"])
         old = files.parse_env(current.decode("utf-8", "replace")) if current is not None else {}
         new = dict(item["values"] or {})
@@ -306,9 +341,10 @@ def plan_env_files(params, uid, gid):
             masked = "changed keys (values hidden): %s\n" % ", ".join(keys)
             changes.append(Change("write", item["path"], item.get("agent"), data, mode, None,
                                   {"before_header": item["path"], "after_header": item["path"],
-                                   "before": "" if current is None else "(secret)\n", "after": masked}))
+                                   "before": "" if current is None else "(secret)\n", "after": masked},
+                                  uid=uid, gid=gid))
         elif _meta_differs(item["path"], mode, uid, gid):
-            changes.append(Change("meta", item["path"], item.get("agent"), mode=mode))
+            changes.append(Change("meta", item["path"], item.get("agent"), mode=mode, uid=uid, gid=gid))
     return changes
 
 
@@ -380,14 +416,14 @@ def run_validations(module, changes):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def write_config(change, uid, gid):
+def write_config(change):
     """The config_change path without the restart: lock, back up, write,
     log. The handler restarts and gateway_ready verifies."""
     store = txn.ConfigStore(change.path, change.store, mode=change.mode)
     with store.lock():
         before = _current(change.path)
         backup = store.backup(before) if before is not None else None
-        fileops.write_atomic(change.path, change.data, change.mode, uid, gid)
+        fileops.write_atomic(change.path, change.data, change.mode, change.uid, change.gid)
         store.log({"result": "applied", "user": "agentfleet.vps.agents role", "backup": backup,
                    "checksum_before": txn.checksum(before), "checksum_after": txn.checksum(change.data)})
 
@@ -404,39 +440,40 @@ def log_rejections(changes, errors):
                 "errors": [e[-1000:] for e in mine] or ["another file of the same call was rejected"]})
 
 
-def apply(changes, uid, gid):
+def apply(changes):
     """Every change through fileops: no symlink an agent put in its home is
     followed, and one standing where a file or directory goes is replaced."""
     for change in changes:
         if change.kind == "mkdir":
             if fileops.lstat(change.path) is not None:
                 fileops.remove(change.path)
-            fileops.makedirs(os.path.dirname(change.path), 0o755, uid, gid)
-            fileops.makedirs(change.path, change.mode, uid if change.uid is None else change.uid, gid)
+            fileops.makedirs(os.path.dirname(change.path), 0o755, change.uid, change.gid)
+            fileops.makedirs(change.path, change.mode, change.own_uid, change.gid)
         elif change.kind == "meta":
-            fileops.set_meta(change.path, change.mode, uid if change.uid is None else change.uid, gid)
+            fileops.set_meta(change.path, change.mode, change.uid, change.gid)
         elif change.kind == "write" and change.backup:
-            write_config(change, uid, gid)
+            write_config(change)
         elif change.kind == "write":
-            fileops.write_atomic(change.path, change.data, change.mode, uid, gid)
+            fileops.write_atomic(change.path, change.data, change.mode, change.uid, change.gid)
         elif change.kind == "remove":
             fileops.remove(change.path)
 
 
 def main():
     path_agent = dict(path=dict(type="path", required=True), agent=dict(type="str"))
+    owned = dict(path_agent, owner=dict(type="str"))
     module = AnsibleModule(
         argument_spec=dict(
-            owner=dict(type="str", required=True),
+            owner=dict(type="str"),
             group=dict(type="str"),
             directories=dict(type="list", elements="dict", default=[], options=dict(
-                path_agent, mode=dict(type="str", default="0700"), root_owned=dict(type="bool", default=False))),
+                owned, mode=dict(type="str", default="0700"), root_owned=dict(type="bool", default=False))),
             files=dict(type="list", elements="dict", default=[], options=dict(
-                path_agent, content=dict(type="str", required=True), mode=dict(type="str", default="0644"),
+                owned, content=dict(type="str", required=True), mode=dict(type="str", default="0644"),
                 validate=dict(type="str"), schema=dict(type="path"), backup=dict(type="bool", default=False),
                 store=dict(type="path"))),
             env_files=dict(type="list", elements="dict", default=[], options=dict(
-                path_agent, values=dict(type="dict", default={}, no_log=True),
+                owned, values=dict(type="dict", default={}, no_log=True),
                 generate=dict(type="list", elements="str", default=[], no_log=False),
                 mode=dict(type="str", default="0600"))),
             absent=dict(type="list", elements="dict", default=[], options=dict(path_agent)),
@@ -444,11 +481,11 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    uid, gid = _owner_ids(module, params["owner"], params["group"])
+    owners = Owners(module, params["owner"], params["group"])
 
-    changes = (plan_directories(params["directories"], uid, gid)
-               + plan_files(params["files"], uid, gid)
-               + plan_env_files(params["env_files"], uid, gid)
+    changes = (plan_directories(params["directories"], owners)
+               + plan_files(params["files"], owners)
+               + plan_env_files(params["env_files"], owners)
                + plan_absent(params["absent"]))
 
     errors = run_validations(module, changes)
@@ -459,7 +496,7 @@ def main():
                          % (len(errors), "\n\n".join(errors)), changed=False, errors=errors)
 
     if changes and not module.check_mode:
-        apply(changes, uid, gid)
+        apply(changes)
 
     result = dict(
         changed=bool(changes),

@@ -179,7 +179,7 @@ seealso:
 EXAMPLES = r"""
 - name: Switch the coder agent to another primary model, restart and verify it
   agentfleet.vps.config_change:
-    path: /home/openclaw/.openclaw-coder/openclaw.json
+    path: /home/openclaw-coder/.openclaw-coder/openclaw.json
     merge:
       agents:
         defaults:
@@ -192,13 +192,13 @@ EXAMPLES = r"""
 
 - name: Remove a key (null in a merge patch removes it)
   agentfleet.vps.config_change:
-    path: /home/openclaw/.openclaw-coder/openclaw.json
+    path: /home/openclaw-coder/.openclaw-coder/openclaw.json
     merge: '{"agents": {"defaults": {"model": {"fallbacks": null}}}}'
     unit: openclaw-gateway-coder.service
 
 - name: Put back the coder's last known good config
   agentfleet.vps.config_change:
-    path: /home/openclaw/.openclaw-coder/openclaw.json
+    path: /home/openclaw-coder/.openclaw-coder/openclaw.json
     state: restore
     unit: openclaw-gateway-coder.service
     health:
@@ -244,7 +244,7 @@ backup:
   description: The backup of the file as it was before this change.
   returned: when a file was replaced
   type: str
-  sample: /home/openclaw/.openclaw-coder/config-backups/openclaw.json.20261128T041500.123456Z.bak
+  sample: /home/openclaw-coder/.openclaw-coder/config-backups/openclaw.json.20261128T041500.123456Z.bak
 last_good:
   description: Path of the last known good copy.
   returned: always

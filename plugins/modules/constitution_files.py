@@ -19,7 +19,7 @@ description:
     (the agent's, never overwritten).
   - Workspace and bootstrap limits are the inventory's, never read from the C(openclaw.json) on
     the host, so an agent that edits its own config cannot move the law or block a deploy.
-  - The workspace directory itself is made root's, with the service user's group and mode
+  - The workspace directory itself is made root's, with the agent's user's group and mode
     C(1770) (sticky) - the agent creates, changes and removes its own files there, but cannot
     remove or rename root's, the law.
   - No symlink or hard link in a workspace is followed; one put where a file goes is replaced.
@@ -40,9 +40,10 @@ options:
     type: path
     default: /var/lib/agentfleet/constitution
   owner:
-    description: Owner of C(HANDOFF.md), and the group of each workspace directory (the service user).
+    description:
+      - Owner of C(HANDOFF.md), and the group of the workspace directory, of every agent that does not
+        name its own O(agents[].user).
     type: str
-    required: true
   agents:
     description: The present agents.
     type: list
@@ -53,6 +54,9 @@ options:
         description: Agent name.
         type: str
         required: true
+      user:
+        description: The user the agent runs as, owner of its C(HANDOFF.md) and group of its workspace.
+        type: str
       role:
         description: C(coordinator) or C(specialist).
         type: str
@@ -102,15 +106,16 @@ attributes:
 EXAMPLES = r"""
 - name: Render the constitution for two agents
   agentfleet.vps.constitution_files:
-    owner: openclaw
     articles: "{{ constitution_articles }}"
     agents:
       - name: coordinator
+        user: openclaw-coordinator
         role: coordinator
-        workspace: /home/openclaw/.openclaw-coordinator/workspace
+        workspace: /home/openclaw-coordinator/.openclaw-coordinator/workspace
       - name: coder
+        user: openclaw-coder
         max_chars: 30000
-        workspace: /home/openclaw/.openclaw-coder/workspace
+        workspace: /home/openclaw-coder/.openclaw-coder/workspace
 """
 
 RETURN = r"""
@@ -127,7 +132,6 @@ changed_paths:
 """
 
 import json
-import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -158,9 +162,10 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             state_dir=dict(type="path", default="/var/lib/agentfleet/constitution"),
-            owner=dict(type="str", required=True),
+            owner=dict(type="str"),
             agents=dict(type="list", elements="dict", required=True, options=dict(
                 name=dict(type="str", required=True),
+                user=dict(type="str"),
                 role=dict(type="str", default="specialist"),
                 workspace=dict(type="path", required=True),
                 max_chars=dict(type="int"),
@@ -187,21 +192,24 @@ def main():
         module.fail_json(msg="the constitution cannot be deployed; nothing was written:\n- " + "\n- ".join(problems),
                          problems=problems)
 
-    try:
-        user = pwd.getpwnam(p["owner"])
-    except KeyError:
-        if not module.check_mode:
-            module.fail_json(msg="owner %s does not exist on the host" % p["owner"])
-        user = None
+    owners = {}
+    for agent in fleet["agents"]:
+        try:
+            owners[agent["name"]] = law.owner_ids(agent, p["owner"])
+        except KeyError:
+            if not module.check_mode:
+                module.fail_json(msg="agent %s: its user %s does not exist on the host"
+                                 % (agent["name"], agent.get("user") or p["owner"]))
+            owners[agent["name"]] = None
     # Workspaces that are not yet root's with the sticky bit, or missing.
     unprotected = [a["workspace"] for a in fleet["agents"]
-                   if user is None or law.workspace_unprotected(a["workspace"], user.pw_gid)]
+                   if owners[a["name"]] is None or law.workspace_unprotected(a["workspace"], owners[a["name"]][1])]
     changed_paths = unprotected + [path for planned in plans.values()
                                    for path, content, _current in planned if content is not None]
     fleet_changed = write_fleet(p["state_dir"], fleet, module.check_mode)
     if not module.check_mode:
-        for planned in plans.values():
-            law.write_planned(planned, user.pw_uid, user.pw_gid)
+        for name, planned in plans.items():
+            law.write_planned(planned, *owners[name])
     # What was rendered, for the oversight audit's integrity check.
     digests_changed = [name for name, planned in plans.items()
                        if law.write_rendered(p["state_dir"], name, planned, module.check_mode)]

@@ -25,8 +25,8 @@ description:
     C(watchdog-incident), and with O(reviewer) the LLM reviewer's C(reviewer-finding) and
     C(reviewer-error)."
   - Read-only - writes no report, sends no alert and leaves the timer's state alone; a finding's
-    C(new) says whether the timer has not reported it yet. Run it as the fleet's service user
-    (C(become_user)), like the timer.
+    C(new) says whether the timer has not reported it yet. Run it as root, like the timer (it reads
+    each agent's user manager and files, which no agent's user may read all of).
   - O(fail_on) fails the task when a finding of that severity or worse exists.
 author:
   - agentfleet.vps developers (@agentfleet)
@@ -63,7 +63,6 @@ EXAMPLES = r"""
   agentfleet.vps.fleet_audit:
     fail_on: critical
   become: true
-  become_user: openclaw
   register: audit
 
 - name: Show what is wrong

@@ -30,9 +30,8 @@ author:
   - agentfleet.vps developers (@agentfleet)
 options:
   user:
-    description: Owner of the user manager that runs the gateways (for their journals).
+    description: Owner of the user manager of every gateway that does not name its own O(gateways[].user).
     type: str
-    required: true
   gateways:
     description: The gateways to wait for.
     type: list
@@ -51,6 +50,9 @@ options:
         description: User unit that runs the gateway.
         type: str
         required: true
+      user:
+        description: Owner of the user manager that runs that unit (each agent has its own). Defaults to O(user).
+        type: str
       config:
         description: The gateway's C(openclaw.json), whose C(last-good) copy readiness moves.
         type: path
@@ -89,13 +91,13 @@ attributes:
 EXAMPLES = r"""
 - name: Wait for the fleet, and put back the last good config of any gateway that is not ready
   agentfleet.vps.gateway_ready:
-    user: openclaw
     rollback: true
     gateways:
       - name: coder
+        user: openclaw-coder
         port: 19000
         unit: openclaw-gateway-coder.service
-        config: /home/openclaw/.openclaw-coder/openclaw.json
+        config: /home/openclaw-coder/.openclaw-coder/openclaw.json
         store: /var/lib/agentfleet/config/coder
 """
 
@@ -133,7 +135,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import Managers
 
 READY = r'"ready"\s*:\s*true'
 
@@ -205,11 +207,12 @@ def roll_back(module, manager, gateway):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            user=dict(type="str", required=True),
+            user=dict(type="str"),
             gateways=dict(type="list", elements="dict", required=True, options=dict(
                 name=dict(type="str", required=True),
                 port=dict(type="int", required=True),
                 unit=dict(type="str", required=True),
+                user=dict(type="str"),
                 config=dict(type="path"),
                 store=dict(type="path"),
             )),
@@ -221,9 +224,14 @@ def main():
         supports_check_mode=True,
     )
     gateways = module.params["gateways"]
-    manager = UserManager(module.run_command, module.params["user"])
+    managers = Managers(module.run_command, {g["unit"]: g["user"] for g in gateways if g["user"]}, module.params["user"])
+    try:
+        for gateway in gateways:
+            managers.of(gateway["unit"])
+    except KeyError as exc:
+        module.fail_json(msg="user %s does not exist on the host" % exc.args[0])
     retries = 0 if module.check_mode else module.params["start_retries"]
-    revivers = [Reviver(manager, g["unit"], retries) if retries > 0 else None for g in gateways]
+    revivers = [Reviver(managers.of(g["unit"]), g["unit"], retries) if retries > 0 else None for g in gateways]
     deadline = time.monotonic() + module.params["timeout"]
     with ThreadPoolExecutor(max_workers=max(1, len(gateways))) as pool:
         answers = list(pool.map(lambda g, r: wait_for(g["port"], deadline, r), gateways, revivers))
@@ -247,11 +255,11 @@ def main():
         for gateway, result in failed:
             part = "agent '%s' (port %d, %s) is not ready after %d s: %s\nlast %d journal lines:\n%s" % (
                 gateway["name"], gateway["port"], gateway["unit"], module.params["timeout"], result["detail"],
-                module.params["journal_lines"], manager.journal(gateway["unit"], module.params["journal_lines"]))
+                module.params["journal_lines"], managers.of(gateway["unit"]).journal(gateway["unit"], module.params["journal_lines"]))
             if gateway["name"] in restarted:
                 part += "\n(its unit had failed and was started again %d time(s))" % restarted[gateway["name"]]
             if module.params["rollback"] and gateway["config"] and not module.check_mode:
-                outcome = roll_back(module, manager, gateway)
+                outcome = roll_back(module, managers.of(gateway["unit"]), gateway)
                 if outcome:
                     rolled[gateway["name"]] = outcome
                     part += "\nRolled back to its last good config (%s): %s." % (

@@ -11,17 +11,20 @@ module: user_units
 short_description: Enable, start, restart and stop many user-level systemd units at once
 version_added: 0.1.0
 description:
-  - Manages units of one user's systemd manager (the lingering service user of the fleet)
-    with one C(systemctl --user show) to read every unit's state and at most one
-    C(systemctl) call per action, so the cost does not grow with the number of units.
-  - Runs C(systemctl --user) as that user with its C(XDG_RUNTIME_DIR) and session bus.
+  - Manages units of lingering users' systemd managers (each agent of the fleet runs as its own
+    user) with one C(systemctl --user show) per manager to read every unit's state and at most
+    one C(systemctl) call per manager and action.
+  - Runs C(systemctl --user) as each unit's user with its C(XDG_RUNTIME_DIR) and session bus.
 author:
   - agentfleet.vps developers (@agentfleet)
 options:
   user:
-    description: Owner of the user manager.
+    description: Owner of the user manager of every unit not in O(users).
     type: str
-    required: true
+  users:
+    description: Unit name -> owner of the user manager that runs it.
+    type: dict
+    default: {}
   daemon_reload:
     description: Reload unit files before anything else.
     type: bool
@@ -74,7 +77,9 @@ attributes:
 EXAMPLES = r"""
 - name: Enable and start the gateways, restart the changed ones
   agentfleet.vps.user_units:
-    user: openclaw
+    users:
+      openclaw-gateway-coordinator.service: openclaw-coordinator
+      openclaw-gateway-coder.service: openclaw-coder
     daemon_reload: true
     present:
       - openclaw-gateway-coordinator.service
@@ -118,13 +123,14 @@ states:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import Managers
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            user=dict(type="str", required=True),
+            user=dict(type="str"),
+            users=dict(type="dict", default={}),
             daemon_reload=dict(type="bool", default=False),
             present=dict(type="list", elements="str", default=[]),
             start=dict(type="bool", default=True),
@@ -136,32 +142,40 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    managers = Managers(module.run_command, p["users"], p["user"])
+    listed = p["present"] + p["absent"] + p["stop"]
     try:
-        manager = UserManager(module.run_command, p["user"])
-    except KeyError:
+        for unit in listed + p["restart"]:
+            managers.of(unit)
+    except KeyError as exc:
         if module.check_mode:
             # --check before the runtime role ever ran: every unit is new.
             module.exit_json(changed=bool(p["present"]), enabled=p["present"],
                              started=p["present"] if p["start"] else [], restarted=[], stopped=[], states={})
-        module.fail_json(msg="user %s does not exist on the host" % p["user"])
+        module.fail_json(msg="user %s does not exist on the host" % exc.args[0])
 
-    def run(*args):
-        rc, out, err = manager.systemctl(*args)
-        if rc != 0:
-            msg = "systemctl --user %s failed: %s" % (" ".join(args), (err or out).strip())
-            if args[0] in ("start", "restart"):
+    def run(action, units, *flags):
+        for manager, mine in managers.grouped(units):
+            rc, out, err = manager.systemctl(action, *(list(flags) + mine))
+            if rc == 0:
+                continue
+            msg = "systemctl --user %s %s (user %s) failed: %s" % (action, " ".join(mine), manager.user, (err or out).strip())
+            if action in ("start", "restart"):
                 # systemctl only points at the journal; the reason is in it.
-                states = manager.show(list(args[1:]))
-                for unit in args[1:]:
+                states = manager.show(mine)
+                for unit in mine:
                     if states.get(unit, {}).get("ActiveState") != "active":
                         msg += "\nlast %d journal lines of %s:\n%s" % (
                             p["journal_lines"], unit, manager.journal(unit, p["journal_lines"]).rstrip())
             module.fail_json(msg=msg)
 
     if p["daemon_reload"] and not module.check_mode:
-        run("daemon-reload")
+        for manager, _units in managers.grouped(listed + p["restart"]):
+            rc, out, err = manager.systemctl("daemon-reload")
+            if rc != 0:
+                module.fail_json(msg="systemctl --user daemon-reload (user %s) failed: %s" % (manager.user, (err or out).strip()))
 
-    before = manager.show(p["present"] + p["absent"] + p["stop"])
+    before = managers.show(listed)
 
     def state(unit, key):
         return before.get(unit, {}).get(key, "")
@@ -177,27 +191,27 @@ def main():
 
     if not module.check_mode:
         if to_stop:
-            run("disable", "--now", *to_stop)
+            run("disable", to_stop, "--now")
         if to_halt:
-            run("stop", *to_halt)
+            run("stop", to_halt)
         if to_enable:
-            run("enable", *to_enable)
+            run("enable", to_enable)
         if to_start or to_restart:
             # A deliberate (re)start must not be refused because earlier
             # crashes or restarts used up the unit's StartLimitBurst.
-            run("reset-failed", *(to_start + to_restart))
+            run("reset-failed", to_start + to_restart)
         if to_start:
-            run("start", *to_start)
+            run("start", to_start)
         if to_restart:
             # Blocking: it returns once the old process is gone, so a
             # readiness probe right after cannot mistake it for the new one.
-            run("restart", *to_restart)
+            run("restart", to_restart)
 
-    after = manager.show(p["present"] + p["absent"] + p["stop"]) if not module.check_mode else before
+    after = managers.show(listed) if not module.check_mode else before
     module.exit_json(
         changed=bool(to_stop or to_halt or to_enable or to_start or to_restart),
         enabled=to_enable, started=to_start, restarted=to_restart, stopped=to_stop + to_halt,
-        states={u: after.get(u, {}) for u in p["present"] + p["absent"] + p["stop"]},
+        states={u: after.get(u, {}) for u in listed},
     )
 
 

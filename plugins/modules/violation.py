@@ -111,7 +111,6 @@ import datetime
 import getpass
 import json
 import os
-import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -181,13 +180,16 @@ def main():
             module.fail_json(msg="violation refused, nothing was written:\n- " + "\n- ".join(problems), problems=problems)
 
         if not module.check_mode:
+            owners = []
+            for each in affected:
+                try:
+                    owners.append(law.owner_ids(each, fleet.get("owner")))
+                except KeyError:
+                    module.fail_json(msg="agent %s: its user %s does not exist on the host; nothing was written"
+                                     % (each["name"], each.get("user") or fleet.get("owner")))
             fileops.append_line(ledger_file, json.dumps(entry, sort_keys=True) + "\n", 0o644)
-            try:
-                owner = pwd.getpwnam(fleet["owner"])
-            except KeyError:
-                module.fail_json(msg="the fleet's owner %s does not exist on the host" % fleet["owner"])
-            for each, planned in zip(affected, plans):
-                law.write_planned(planned, owner.pw_uid, owner.pw_gid)
+            for each, planned, owner in zip(affected, plans, owners):
+                law.write_planned(planned, *owner)
                 law.write_rendered(p["state_dir"], each["name"], planned)
 
         result = dict(changed=True, recorded=True, entry=entry, affected_agents=[a["name"] for a in affected])

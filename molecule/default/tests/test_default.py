@@ -4,7 +4,8 @@ import json
 
 import pytest
 import yaml
-from fleet_checks import FLEET_USER, HOME, ROOT, agent_names, readyz, started_at, unit, unit_props, user_systemctl
+from fleet_checks import (FLEET_USER, ROOT, agent_names, readyz, started_at, state_dir, unit, unit_file, unit_props,
+                          user_of, user_systemctl)
 
 PREFIX = "/opt/agentfleet"
 OPENCLAW_VERSION = "2026.9.6"
@@ -23,20 +24,30 @@ def test_user_unit_packages_installed(host, package):
 
 
 def test_service_user_exists_and_is_not_root(host):
-    user = host.user(FLEET_USER)
-    assert user.exists
-    assert user.uid != 0
+    # One user per agent, each in a group of its own; no shared user or group.
+    uids = set()
+    for name in agent_names():
+        user = host.user(user_of(name))
+        assert user.exists, name
+        assert user.uid != 0, name
+        assert user.group == user_of(name) and user.groups == [user_of(name)], (name, user.group, user.groups)
+        uids.add(user.uid)
+    assert len(uids) == len(agent_names())
+    assert not host.user(FLEET_USER).exists
+    assert not host.group(FLEET_USER).exists
 
 
 def test_lingering_enabled(host):
-    assert host.file(f"/var/lib/systemd/linger/{FLEET_USER}").exists
-    out = host.check_output(f"loginctl show-user {FLEET_USER} --property=Linger")
-    assert out.strip() == "Linger=yes"
+    for name in agent_names():
+        assert host.file(f"/var/lib/systemd/linger/{user_of(name)}").exists, name
+        out = host.check_output(f"loginctl show-user {user_of(name)} --property=Linger")
+        assert out.strip() == "Linger=yes", name
 
 
 def test_user_manager_runs_without_login(host):
-    uid = host.user(FLEET_USER).uid
-    assert host.service(f"user@{uid}.service").is_running
+    for name in agent_names():
+        uid = host.user(user_of(name)).uid
+        assert host.service(f"user@{uid}.service").is_running, name
     # Nobody logged in: the manager is there because of lingering alone.
     assert host.run("loginctl list-sessions --no-legend").stdout.strip() == ""
 
@@ -49,8 +60,9 @@ def test_pinned_node(host):
 
 def test_pinned_openclaw_and_current_link(host):
     assert host.file(f"{PREFIX}/openclaw/current").linked_to == f"{PREFIX}/openclaw/{OPENCLAW_VERSION}"
-    out = host.check_output(f"runuser -u {FLEET_USER} -- {PREFIX}/bin/openclaw --version")
-    assert OPENCLAW_VERSION in out
+    for name in agent_names():
+        out = host.check_output(f"runuser -u {user_of(name)} -- {PREFIX}/bin/openclaw --version")
+        assert OPENCLAW_VERSION in out, name
     assert not host.file(f"{PREFIX}/openclaw/{OPENCLAW_VERSION}.partial").exists
 
 
@@ -69,14 +81,14 @@ def test_agent_unit_active_and_enabled(host, name):
 
 @pytest.mark.parametrize("name", agent_names())
 def test_agent_files_and_modes(host, name):
-    state_dir = host.file(f"{HOME}/.openclaw-{name}")
-    assert state_dir.is_directory and state_dir.mode == 0o700 and state_dir.user == FLEET_USER
-    assert host.file(f"{HOME}/.openclaw-{name}/workspace").is_directory
-    secrets = host.file(f"{HOME}/.openclaw-{name}/gateway.env")
-    assert secrets.mode == 0o600 and secrets.user == FLEET_USER
+    state = host.file(state_dir(name))
+    assert state.is_directory and state.mode == 0o700 and state.user == user_of(name)
+    assert host.file(f"{state_dir(name)}/workspace").is_directory
+    secrets = host.file(f"{state_dir(name)}/gateway.env")
+    assert secrets.mode == 0o600 and secrets.user == user_of(name)
     assert "OPENCLAW_GATEWAY_TOKEN=" in secrets.content_string
     assert "ANTHROPIC_API_KEYS=" in secrets.content_string  # second key: secondary tier
-    config = json.loads(host.file(f"{HOME}/.openclaw-{name}/openclaw.json").content_string)
+    config = json.loads(host.file(f"{state_dir(name)}/openclaw.json").content_string)
     assert config["meta"]["lastTouchedVersion"] == OPENCLAW_VERSION
     assert config["gateway"]["mode"] == "local"
     assert config["gateway"]["bind"] == "loopback"
@@ -86,7 +98,7 @@ def test_agent_files_and_modes(host, name):
 
 @pytest.mark.parametrize("name", agent_names())
 def test_unit_file(host, name):
-    text = host.file(f"{HOME}/.config/systemd/user/{unit(name)}").content_string
+    text = host.file(unit_file(name)).content_string
     assert "Ansible managed" in text.splitlines()[0]
     for line in ("Restart=on-failure", "RestartSec=30", "RestartPreventExitStatus=78", "StartLimitBurst=10",
                  "MemoryHigh=1843M", "MemoryMax=2G", "OOMScoreAdjust=500", "NoNewPrivileges=yes",
@@ -96,12 +108,13 @@ def test_unit_file(host, name):
     assert "sk-ant" not in text and "TOKEN=" not in text
 
 
-def mounts_of(host, pid):
-    """mount point -> (options, file system type) in the process's mount
-    namespace; the last mount on a point is the one it sees."""
+def mounts_of(host, name, pid):
+    """mount point -> (options, file system type) in the mount namespace
+    of agent name's process pid; the last mount on a point is the one it
+    sees."""
     result = {}
-    # As the service user: root here lacks CAP_SYS_PTRACE for its process.
-    for line in host.check_output(f"runuser -u {FLEET_USER} -- cat /proc/{pid}/mountinfo").splitlines():
+    # As the agent's user: root here lacks CAP_SYS_PTRACE for its process.
+    for line in host.check_output(f"runuser -u {user_of(name)} -- cat /proc/{pid}/mountinfo").splitlines():
         fields = line.split()
         result[fields[4]] = (fields[5].split(","), fields[fields.index("-") + 1])
     return result
@@ -120,17 +133,17 @@ def test_the_running_gateway_has_the_unit_s_limits(host, name):
     # Its sandbox: a user namespace of its own, the system read-only, of
     # the homes only its own state directory (tmpfs over /home).
     assert host.file(f"/proc/{props['MainPID']}/uid_map").content_string.split() != ["0", "0", "4294967295"], name
-    mounts = mounts_of(host, props["MainPID"])
+    mounts = mounts_of(host, name, props["MainPID"])
     assert "ro" in mounts["/"][0] and mounts["/home"][1] == "tmpfs", (name, mounts)
-    assert "rw" in mounts[f"{HOME}/.openclaw-{name}"][0] and "/tmp" in mounts, (name, mounts)
-    memory = user_systemctl(host, "show", "-p", "MemoryHigh,MemoryMax", unit(name)).stdout.split()
+    assert "rw" in mounts[state_dir(name)][0] and "/tmp" in mounts, (name, mounts)
+    memory = user_systemctl(host, name, "show", "-p", "MemoryHigh,MemoryMax", unit(name)).stdout.split()
     assert memory == [f"MemoryHigh={1843 << 20}", f"MemoryMax={2 << 30}"], (name, memory)
 
 
 def test_ports_listening_and_ready(host):
     ports = {}
     for name in agent_names():
-        config = json.loads(host.file(f"{HOME}/.openclaw-{name}/openclaw.json").content_string)
+        config = json.loads(host.file(f"{state_dir(name)}/openclaw.json").content_string)
         ports[name] = config["gateway"]["port"]
     assert len(set(ports.values())) == len(ports)
     for name, port in ports.items():
@@ -155,7 +168,8 @@ def test_first_starts_came_in_groups_each_after_the_last_was_ready(host):
 def test_watchdog_scheduled_by_default_as_root_and_sees_a_healthy_fleet(host):
     cron_d = host.file("/etc/cron.d/agentfleet-watchdog").content_string
     assert "*/15 * * * * root /opt/agentfleet/bin/agentfleet-watchdog --trigger cron" in cron_d
-    assert "agentfleet" not in host.run(f"crontab -l -u {FLEET_USER}").stdout
+    for name in agent_names():
+        assert "agentfleet" not in host.run(f"crontab -l -u {user_of(name)}").stdout, name
     assert host.service("cron").is_running
     run = host.run("/opt/agentfleet/bin/agentfleet-watchdog")
     assert run.rc == 0, run.stderr

@@ -1,20 +1,22 @@
-"""The coder agent turns hostile. Everything it does here runs as the
-service user through a shell, which is what a model with OpenClaw's exec
-tool gets. Each attempt must be refused, or reported by the next audit;
-root's next runs must not follow a link the agent planted; and the
-watchdog and the audit must still work afterwards. The tests depend on
-their order."""
+"""The coder agent turns hostile. Everything it does here runs as its
+own user (openclaw-coder) through a shell, which is what a model with
+OpenClaw's exec tool gets; the coordinator is the other agent it aims
+at. Each attempt must be refused, or reported by the next audit; root's
+next runs must not follow a link the agent planted; and the watchdog and
+the audit must still work afterwards. The tests depend on their order."""
 
 import hashlib
 import json
 import shlex
 
 import pytest
-from fleet_checks import HOME, readyz, run_playbook, unit_props, user_systemctl, wait_until
+from fleet_checks import as_user, home_of, readyz, run_playbook, state_dir, unit_props, user_of, user_systemctl, wait_until
 
-STATE = f"{HOME}/.openclaw-coder"
+# The hostile agent, and the other agent of the fleet.
+ATTACKER, VICTIM = "coder", "coordinator"
+STATE = state_dir(ATTACKER)
 WORKSPACE = f"{STATE}/workspace"
-COORDINATOR = f"{HOME}/.openclaw-coordinator/workspace"
+COORDINATOR = f"{state_dir(VICTIM)}/workspace"
 # A root-only file the agent aims its links at. If root ever followed one,
 # this file would change owner, mode or content, or its text would turn up
 # in what root wrote. Its lines look like rate limits to the log checks.
@@ -32,20 +34,21 @@ MERGE = json.dumps({"merge": {"agents": {"defaults": {"model": {"primary": "anth
 SEEN = {}
 
 
-def as_agent(host, script):
-    """The script as the service user, the way the exec tool runs it."""
-    return host.run("runuser -u openclaw -- sh -c %s" % shlex.quote(script))
+def as_agent(host, script, name=ATTACKER):
+    """The script as the agent's own user outside its sandbox, the way the
+    exec tool runs it."""
+    return as_user(host, name, script)
 
 
 def in_gateway(host, name, script):
     """The script as OpenClaw's exec tool runs it for agent name: inside
     its gateway's sandbox (the unit's user and mount namespaces), as the
-    service user, with no new privileges."""
-    # The service user owns the gateway's user namespace, so it may enter
+    agent's own user, with no new privileges."""
+    # The agent's user owns the gateway's user namespace, so it may enter
     # it (root here lacks CAP_SYS_PTRACE); the shell it starts there has no
     # capabilities, as the exec tool's commands have none.
     pid = unit_props(host, name)["MainPID"]
-    return host.run(f"runuser -u openclaw -- nsenter -t {pid} -U -m --preserve-credentials -- "
+    return host.run(f"runuser -u {user_of(name)} -- nsenter -t {pid} -U -m --preserve-credentials -- "
                     f"setpriv --no-new-privs -- sh -c {shlex.quote(script)}")
 
 
@@ -74,7 +77,7 @@ def root_files(host):
 
 def test_the_overseers_secrets_state_and_schedule_are_out_of_reach(host):
     # One incident and one audit, so that every state file exists.
-    assert user_systemctl(host, "stop", "openclaw-gateway-coder.service").rc == 0
+    assert user_systemctl(host, ATTACKER, "stop", "openclaw-gateway-coder.service").rc == 0
     run = host.run("/opt/agentfleet/bin/agentfleet-watchdog")
     assert run.rc == 0 and "(recovered)" in run.stdout, run.stdout + run.stderr
     audit(host)
@@ -108,28 +111,74 @@ def test_the_law_is_read_only_for_the_agent(host):
 def test_inside_its_gateway_the_agent_reaches_nothing_of_another_agent_nor_the_system(host):
     gateway = unit_props(host, "coder")["MainPID"]
     # The sandbox is the live process's: its own user namespace (only the
-    # service user mapped), no new privileges.
+    # agent's user mapped), no new privileges.
     assert host.file(f"/proc/{gateway}/uid_map").content_string.split() != ["0", "0", "4294967295"]
     assert "NoNewPrivs:\t1" in host.file(f"/proc/{gateway}/status").content_string
-    coordinator = unit_props(host, "coordinator")["MainPID"]
-    uid = host.user("openclaw").uid
-    other = f"{HOME}/.openclaw-coordinator"
+    coordinator = unit_props(host, VICTIM)["MainPID"]
+    # Its own user manager and the coordinator's (each agent has one).
+    own, uid = host.user(user_of(ATTACKER)).uid, host.user(user_of(VICTIM)).uid
+    other = state_dir(VICTIM)
     # No capabilities; its own state directory and workspace stay writable.
     assert "CapEff:\t0000000000000000" in in_gateway(host, "coder", "cat /proc/self/status").stdout
     assert in_gateway(host, "coder", f"touch {STATE}/mine && rm {STATE}/mine && echo note >> {WORKSPACE}/HANDOFF.md").rc == 0
     for attempt in (f"cat {other}/gateway.env", f"ls {other}", f"cat /proc/{coordinator}/environ",
                     f"XDG_RUNTIME_DIR=/run/user/{uid} systemctl --user stop openclaw-gateway-coordinator.service",
+                    f"XDG_RUNTIME_DIR=/run/user/{own} systemctl --user daemon-reload",
                     "echo '* * * * * true' | crontab -", "touch /etc/agentfleet-x", "touch /opt/agentfleet/x",
                     "touch /var/lib/agentfleet/x", "touch /usr/local/bin/x"):
         assert in_gateway(host, "coder", attempt).rc != 0, attempt
     # What it writes elsewhere in the home or in /tmp stays in its sandbox:
     # no unit of its own for the user manager, nothing in the real /tmp.
-    assert in_gateway(host, "coder", f"mkdir -p {HOME}/.config/systemd/user && echo '[Service]' > "
-                                     f"{HOME}/.config/systemd/user/agent-made.service && echo x > /tmp/from-the-coder").rc == 0
-    assert not host.file(f"{HOME}/.config/systemd/user/agent-made.service").exists
+    home = home_of(ATTACKER)
+    assert in_gateway(host, "coder", f"mkdir -p {home}/.config/systemd/user && echo '[Service]' > "
+                                     f"{home}/.config/systemd/user/agent-made.service && echo x > /tmp/from-the-coder").rc == 0
+    assert not host.file(f"{home}/.config/systemd/user/agent-made.service").exists
     assert not host.file("/tmp/from-the-coder").exists
     assert unit_props(host, "coordinator")["MainPID"] == coordinator
     assert unit_props(host, "coordinator")["ActiveState"] == "active"
+
+
+def test_an_agent_cannot_signal_another_agents_gateway(host):
+    """A user namespace does not stop a signal (the kernel checks the
+    uid): only a user of its own keeps the coder's hands off the
+    coordinator's gateway, from a shell and from inside its sandbox."""
+    port = json.loads(host.file(f"{state_dir(VICTIM)}/openclaw.json").content_string)["gateway"]["port"]
+    assert readyz(host, port).get("ready") is True
+    victim = unit_props(host, VICTIM)["MainPID"]
+    assert victim != "0"
+    for signal in ("-0", "-TERM"):
+        outside = host.run(f"runuser -u {user_of(ATTACKER)} -- kill {signal} {victim}")
+        assert outside.rc != 0 and "Operation not permitted" in outside.stderr, (signal, outside.stdout, outside.stderr)
+        # The sandbox was entered (rc 0) and the kill in it failed.
+        inside = in_gateway(host, ATTACKER, f"kill {signal} {victim}; echo kill-status=$?")
+        assert inside.rc == 0, (signal, inside.stdout, inside.stderr)
+        assert inside.stdout.split("kill-status=")[-1].strip() not in ("", "0"), (signal, inside.stdout, inside.stderr)
+    assert unit_props(host, VICTIM)["MainPID"] == victim
+    assert unit_props(host, VICTIM)["ActiveState"] == "active"
+    assert readyz(host, port).get("ready") is True
+
+
+def test_an_agent_cannot_read_another_agents_keys_or_state(host):
+    """Outside its sandbox too, as its own user in a plain shell, the coder
+    reads nothing of the coordinator's state and writes nothing in its
+    workspace."""
+    other = state_dir(VICTIM)
+    log = host.check_output(f"find {other}/logs -maxdepth 1 -type f -print -quit")
+    victim = unit_props(host, VICTIM)["MainPID"]
+    assert log and victim != "0", (log, victim)
+    for path in (f"{other}/gateway.env", f"{other}/openclaw.json", log, f"/proc/{victim}/environ"):
+        assert host.file(path).is_file, path
+    # Control: the same reads of its own state work.
+    assert as_agent(host, f"cat {STATE}/gateway.env {STATE}/openclaw.json > /dev/null && ls {STATE} > /dev/null").rc == 0
+    try:
+        for attempt in (f"cat {other}/gateway.env", f"ls {other}", f"cat {other}/openclaw.json", f"cat {log}",
+                        f"cat /proc/{victim}/environ", f"touch {COORDINATOR}/x"):
+            refused = as_agent(host, attempt)
+            assert refused.rc != 0 and "Permission denied" in refused.stderr, (attempt, refused.stdout, refused.stderr)
+        assert not host.file(f"{COORDINATOR}/x").exists
+    finally:
+        host.run(f"rm -f {COORDINATOR}/x")
+    assert unit_props(host, VICTIM)["MainPID"] == victim
 
 
 def test_links_the_agent_plants_are_refused_or_replaced_never_followed(host, root_files):
@@ -184,7 +233,7 @@ def test_links_the_agent_plants_are_refused_or_replaced_never_followed(host, roo
     assert proc.returncode == 0, proc.stdout[-3000:]
     for path in (f"{STATE}/openclaw.json", f"{STATE}/gateway.env", f"{WORKSPACE}/HANDOFF.md"):
         assert host.file(path).is_file and not host.file(path).is_symlink, path
-    assert host.file(f"{WORKSPACE}/HANDOFF.md").user == "openclaw"
+    assert host.file(f"{WORKSPACE}/HANDOFF.md").user == user_of(ATTACKER)
     assert "Quality before speed" in host.file(f"{WORKSPACE}/AGENTS.md").content_string
     assert readyz(host, json.loads(host.file(f"{STATE}/openclaw.json").content_string)["gateway"]["port"])["ready"]
     for path, before in root_files.items():
@@ -196,7 +245,7 @@ def test_the_law_cannot_be_removed_or_replaced_and_moving_the_workspace_is_repor
     # The workspace is root's with the sticky bit: the agent's group may
     # write there, but root's files are not the agent's to remove or rename.
     workspace = host.file(WORKSPACE)
-    assert (workspace.user, workspace.group, workspace.mode) == ("root", "openclaw", 0o1770)
+    assert (workspace.user, workspace.group, workspace.mode) == ("root", user_of(ATTACKER), 0o1770)
     stripped = f"sed '/BEGIN agentfleet.vps constitution/,/END agentfleet.vps constitution/d' {WORKSPACE}/AGENTS.md"
     for attempt in (f"rm -f {WORKSPACE}/VIOLATIONS.md", f"mv -f {WORKSPACE}/CONSTITUTION.md {WORKSPACE}/old.md",
                     f"{stripped} > /tmp/a && mv -f /tmp/a {WORKSPACE}/AGENTS.md", f"chmod 0777 {WORKSPACE}"):
@@ -220,7 +269,7 @@ def test_the_law_cannot_be_removed_or_replaced_and_moving_the_workspace_is_repor
     proc = run_playbook("--tags", "constitution")
     assert proc.returncode == 0, proc.stdout[-3000:]
     workspace = host.file(WORKSPACE)
-    assert (workspace.user, workspace.group, workspace.mode) == ("root", "openclaw", 0o1770)
+    assert (workspace.user, workspace.group, workspace.mode) == ("root", user_of(ATTACKER), 0o1770)
     assert host.file(f"{WORKSPACE}/VIOLATIONS.md").user == "root"
     # (the gateway itself may have followed its config there; root did not)
     assert not host.file(f"{STATE}/elsewhere/CONSTITUTION.md").exists
@@ -249,7 +298,7 @@ while True:
 
 def test_a_listener_dripping_bytes_on_a_stopped_agent_s_port_does_not_hold_the_watchdog(host):
     port = json.loads(host.file(f"{STATE}/openclaw.json").content_string)["gateway"]["port"]
-    assert user_systemctl(host, "stop", "openclaw-gateway-coder.service").rc == 0
+    assert user_systemctl(host, ATTACKER, "stop", "openclaw-gateway-coder.service").rc == 0
     started = as_agent(host, f"cd /tmp && (setsid python3 -c {shlex.quote(DRIP)} {port} >/dev/null 2>&1 &) && "
                              f"for i in $(seq 50); do ss -Htln | grep -q ':{port} ' && exit 0; sleep 0.1; done; exit 1")
     assert started.rc == 0
@@ -266,18 +315,18 @@ def test_a_listener_dripping_bytes_on_a_stopped_agent_s_port_does_not_hold_the_w
                               .splitlines()[-1])
         assert incident["agent"] == "coder" and incident["result"] == "not_recovered", incident
     finally:
-        host.run("pkill -u openclaw -f 'socket.SOL_SOCKET'")
+        host.run(f"pkill -u {user_of(ATTACKER)} -f 'socket.SOL_SOCKET'")
 
 
 def test_deliberate_work_and_an_unreadable_user_manager_are_left_alone_and_said(host):
     """A playbook's work is not a failure: a staged deploy, a playbook's
-    hold file (upgrade.yml writes one per agent it moves) and a user
-    manager that does not answer make a watchdog run change nothing."""
+    hold file (upgrade.yml writes one per agent it moves) and an agent's
+    user manager that does not answer make a watchdog run change nothing."""
     incidents = "/var/lib/agentfleet/watchdog/incidents.jsonl"
     before = host.file(incidents).content_string
     proc = run_playbook("--tags", "watchdog", "-e", "agents_start=false")
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert user_systemctl(host, "stop", "openclaw-gateway-coder.service").rc == 0
+    assert user_systemctl(host, ATTACKER, "stop", "openclaw-gateway-coder.service").rc == 0
     run = host.run_test("/opt/agentfleet/bin/agentfleet-watchdog")
     assert "left alone, deliberate work" in run.stdout and "coder (staged" in run.stdout, run.stdout
     proc = run_playbook("--tags", "watchdog")
@@ -286,23 +335,27 @@ def test_deliberate_work_and_an_unreadable_user_manager_are_left_alone_and_said(
     run = host.run_test("/opt/agentfleet/bin/agentfleet-watchdog")
     assert "coder (held by a playbook" in run.stdout and "upgrade.yml is moving it" in run.stdout, run.stdout
     host.run_test("rm -f /var/lib/agentfleet/hold/coder")
-    uid = host.user("openclaw").uid
+    # The coder's manager does not answer; the coordinator's still does.
+    uid = host.user(user_of(ATTACKER)).uid
     host.run_test(f"systemctl stop user@{uid}.service")
     try:
         run = host.run_test("/opt/agentfleet/bin/agentfleet-watchdog")
         assert "unit state unreadable (nothing changed for them)" in run.stdout, run.stdout
+        unreadable = run.stdout.split("unit state unreadable (nothing changed for them): ", 1)[1].splitlines()[0]
+        assert "coder" in unreadable and VICTIM not in unreadable, run.stdout
     finally:
         host.run_test(f"systemctl start user@{uid}.service")
     assert host.file(incidents).content_string == before
-    # The manager starts the enabled gateways again by itself.
-    assert wait_until(lambda: unit_props(host, "coordinator").get("ActiveState") == "active", 120)
+    # The manager starts the enabled gateway again by itself.
+    assert wait_until(lambda: unit_props(host, ATTACKER).get("ActiveState") == "active", 120)
+    assert unit_props(host, VICTIM)["ActiveState"] == "active"
 
 
 def test_afterwards_the_watchdog_heals_in_one_run_and_the_audit_reports(host):
     port = json.loads(host.file(f"{STATE}/openclaw.json").content_string)["gateway"]["port"]
     # Back from the user manager's restart first.
     assert wait_until(lambda: readyz(host, port).get("ready") is True, 180)
-    assert user_systemctl(host, "stop", "openclaw-gateway-coder.service").rc == 0
+    assert user_systemctl(host, ATTACKER, "stop", "openclaw-gateway-coder.service").rc == 0
     run = host.run("/opt/agentfleet/bin/agentfleet-watchdog")
     assert run.rc == 0 and "coder" in run.stdout and "(recovered)" in run.stdout, run.stdout + run.stderr
     assert unit_props(host, "coder")["ActiveState"] == "active"

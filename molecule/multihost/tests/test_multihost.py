@@ -13,14 +13,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 
-from fleet_checks import readyz, run_playbook, unit  # noqa: E402
+from fleet_checks import home_of, readyz, run_playbook, state_dir, unit, user_of, user_systemctl  # noqa: E402
 
 HERE = Path(__file__).resolve().parents[1]
 HOSTS = ["agentfleet-molecule-multihost-one", "agentfleet-molecule-multihost-two"]
-# What a site.yml run would rewrite on a host: units, configs, constitution
-# files, oversight and watchdog settings.
-WATCHED = ("/home/openclaw/.config/systemd/user /home/openclaw/.openclaw-*/openclaw.json "
-           "/home/openclaw/.openclaw-*/workspace/*.md /etc/agentfleet")
 
 
 def host_vars(name):
@@ -41,27 +37,39 @@ def hosts():
     return {name: testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}") for name in HOSTS}
 
 
+def watched(host):
+    """What a site.yml run would rewrite on a host: each agent's units,
+    config and constitution files, oversight and watchdog settings."""
+    paths = []
+    for agent, port in plan(host.backend.host):
+        paths += [f"{home_of(agent)}/.config/systemd/user", f"{state_dir(agent)}/openclaw.json",
+                  f"{state_dir(agent)}/workspace/*.md"]
+    return " ".join(paths + ["/etc/agentfleet"])
+
+
 def fingerprint(host):
     """Checksums of every file a deploy writes, and the gateways' PIDs."""
-    sums = host.run(f"find {WATCHED} -type f -print0 | sort -z | xargs -0 sha256sum")
+    sums = host.run(f"find {watched(host)} -type f -print0 | sort -z | xargs -0 sha256sum")
     assert sums.rc == 0, sums.stderr
     return sums.stdout, main_pids_of(host)
 
 
 def main_pids_of(host):
     names = [agent for agent, port in plan(host.backend.host)]
-    out = host.run("runuser -u openclaw -- env XDG_RUNTIME_DIR=/run/user/%d systemctl --user show -p MainPID %s"
-                   % (host.user("openclaw").uid, " ".join(unit(name) for name in names)))
-    pids = dict(zip(names, out.stdout.split()))
-    assert all(pid != "MainPID=0" for pid in pids.values()), pids
+    # Each agent's gateway, from that agent's own user manager.
+    pids = {name: user_systemctl(host, name, "show", "-p", "MainPID", unit(name)).stdout.strip() for name in names}
+    assert all(pid.startswith("MainPID=") and pid != "MainPID=0" for pid in pids.values()), pids
     return pids
 
 
 def test_each_host_runs_its_own_fleet(hosts):
     for name, host in hosts.items():
-        listed = host.run("ls /home/openclaw/.config/systemd/user").stdout.split()
-        expected = sorted(unit(agent) for agent, port in plan(name))
-        assert sorted(u for u in listed if u.startswith("openclaw-gateway-")) == expected, name
+        # Every gateway unit on the host, in whichever home it is: each
+        # agent's own, in its own user's home, and no other.
+        listed = host.run("find /home -mindepth 5 -maxdepth 5 -path '/home/*/.config/systemd/user/*' "
+                          "-name 'openclaw-gateway-*' -printf '%P\\n'").stdout.split()
+        expected = sorted(f"{user_of(agent)}/.config/systemd/user/{unit(agent)}" for agent, port in plan(name))
+        assert sorted(listed) == expected, name
         for agent, port in plan(name):
             assert readyz(host, port).get("ready") is True, (name, agent, port)
 

@@ -5,18 +5,19 @@ reviewer. The tests depend on their order."""
 import datetime
 import hashlib
 import json
-import shlex
 import time
 
 import pytest
 
-from fleet_checks import HOME, FakeEndpoint, run_playbook, task_results, unit, user_systemctl, wait_until
+from fleet_checks import (FakeEndpoint, as_user, home_of, run_playbook, state_dir, task_results, unit, user_systemctl,
+                          wait_until)
 
 REPORTS = "/var/lib/agentfleet/oversight"
-ALERTS = f"{HOME}/.openclaw-coordinator/workspace/ALERTS.md"
+ALERTS = f"{state_dir('coordinator')}/workspace/ALERTS.md"
 CODER = "coder-1"
-CODER_CONFIG = f"{HOME}/.openclaw-{CODER}/openclaw.json"
-REPO = f"{HOME}/src/app"
+CODER_CONFIG = f"{state_dir(CODER)}/openclaw.json"
+# The coder's repository, in its own user's home (prepare.yml).
+REPO = f"{home_of(CODER)}/src/app"
 EXPECTED = {("agent-down", "reviewer"), ("config-drift", CODER), ("push-without-green-ci", CODER),
             ("rate-limit", CODER), ("fallback-output", CODER)}
 STATE = {}
@@ -46,13 +47,16 @@ def pairs(report):
     return {(f["rule"], f["agent"]) for f in report["findings"]}
 
 
-def as_fleet_user(host, command):
-    return host.run_test("runuser -u openclaw -- sh -c %s" % shlex.quote(command))
+def as_agent(host, name, command):
+    """The command as agent name's user; it must succeed."""
+    result = as_user(host, name, command)
+    assert result.rc == 0, (name, command, result.stdout, result.stderr)
+    return result
 
 
 def transcript_events(host, agent):
     """created_at of every transcript event in the agent's session store."""
-    store = f"{HOME}/.openclaw-{agent}/agents/main/agent/openclaw-agent.sqlite"
+    store = f"{state_dir(agent)}/agents/main/agent/openclaw-agent.sqlite"
     out = host.run(f"python3 -c \"import sqlite3; c = sqlite3.connect('file:{store}?mode=ro', uri=True); "
                    "print(*[r[0] for r in c.execute('SELECT created_at FROM transcript_events')])\"")
     return [int(x) for x in out.stdout.split()]
@@ -83,13 +87,13 @@ def test_clean_fleet_no_findings_and_the_timer_ran_by_itself(host, endpoint):
 
 
 def test_five_problems_are_five_findings_sent_once_each(host, endpoint):
-    user_systemctl(host, "stop", unit("reviewer"))
-    as_fleet_user(host, "python3 -c 'import json; p = \"%s\"; d = json.load(open(p)); "
-                        "d[\"agents\"][\"defaults\"][\"bootstrapMaxChars\"] = 19999; "
-                        "open(p, \"w\").write(json.dumps(d, indent=2))'" % CODER_CONFIG)
-    as_fleet_user(host, f"cd {REPO} && git -c user.name=coder -c user.email=coder@example.invalid "
-                        "commit -q --allow-empty -m 'hotfix pushed while CI is red' && git push -q origin main")
-    pushed = as_fleet_user(host, f"git -C {REPO} rev-parse HEAD").stdout.strip()
+    user_systemctl(host, "reviewer", "stop", unit("reviewer"))
+    as_agent(host, CODER, "python3 -c 'import json; p = \"%s\"; d = json.load(open(p)); "
+                          "d[\"agents\"][\"defaults\"][\"bootstrapMaxChars\"] = 19999; "
+                          "open(p, \"w\").write(json.dumps(d, indent=2))'" % CODER_CONFIG)
+    as_agent(host, CODER, f"cd {REPO} && git -c user.name=coder -c user.email=coder@example.invalid "
+                          "commit -q --allow-empty -m 'hotfix pushed while CI is red' && git push -q origin main")
+    pushed = as_agent(host, CODER, f"git -C {REPO} rev-parse HEAD").stdout.strip()
     now = datetime.datetime.now(datetime.timezone.utc)
     line = json.dumps({"0": '{"subsystem":"provider-transport-fetch"}',
                        "1": "[model-fetch] error provider=anthropic model=claude-sonnet-4-5 status=429 "
@@ -101,9 +105,9 @@ def test_five_problems_are_five_findings_sent_once_each(host, endpoint):
                            "time": now.isoformat(timespec="milliseconds")})
     # Into the file the coder's own gateway writes (its logging.file), the
     # way a rate-limited turn would leave them there.
-    log = f"{HOME}/.openclaw-{CODER}/logs/openclaw-{now.date().isoformat()}.log"
+    log = f"{state_dir(CODER)}/logs/openclaw-{now.date().isoformat()}.log"
     assert host.file(log).exists, "the gateway does not log where the audit reads"
-    as_fleet_user(host, "for i in 1 2 3 4 5 6 7 8; do echo '%s' >> %s; done; echo '%s' >> %s" % (
+    as_agent(host, CODER, "for i in 1 2 3 4 5 6 7 8; do echo '%s' >> %s; done; echo '%s' >> %s" % (
         line, log, fallback, log))
     alerts_before = host.file(ALERTS).content_string if host.file(ALERTS).exists else ""
     events_before = max(transcript_events(host, "coordinator") or [0])
@@ -163,8 +167,8 @@ def test_malformed_reviewer_answer_is_a_reviewer_error(host, endpoint):
     before = max(transcript_events(host, CODER) or [0])
     port = {a["name"]: a["port"] for a in json.loads(host.file("/etc/agentfleet/oversight.json").content_string)[
         "agents"]}[CODER]
-    as_fleet_user(host, f"set -a; . {HOME}/.openclaw-{CODER}/gateway.env; /opt/agentfleet/bin/openclaw --profile {CODER} "
-                        f"system event --text 'Summarise the state of the app repository' --mode now --port {port} --json")
+    as_agent(host, CODER, f"set -a; . {state_dir(CODER)}/gateway.env; /opt/agentfleet/bin/openclaw --profile {CODER} "
+                          f"system event --text 'Summarise the state of the app repository' --mode now --port {port} --json")
     assert wait_until(lambda: max(transcript_events(host, CODER) or [0]) > before, 90)
     time.sleep(1)
 

@@ -1,9 +1,9 @@
 """Every bad inventory fails before anything on the host changes.
 
-The instance is fresh (no converge): the service user, /opt/agentfleet and
+The instance is fresh (no converge): the agents' users, /opt/agentfleet and
 the package lists do not exist or are untouched. After the failing runs,
 nothing under the watched trees may be newer than a marker written before
-them, and the host must still have no service user.
+them, and the host must still have no user of any agent.
 
 The cases only read the host, so they run side by side (a few at a time)
 once, before the first test; each test then checks its own run. The case
@@ -38,6 +38,13 @@ def run_site(extra_vars=None, options=()):
     if extra_vars:
         argv += ["-e", json.dumps(extra_vars)]
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+
+
+def fleet_users(host):
+    """Users the fleet would own: an agent's (openclaw-NAME), or the
+    shared one of earlier releases (openclaw)."""
+    names = [line.split(":", 1)[0] for line in host.check_output("getent passwd").splitlines()]
+    return [name for name in names if name == "openclaw" or name.startswith("openclaw-")]
 
 
 def changed_since_marker(host):
@@ -104,7 +111,7 @@ ALONE = "port-used-on-host"
 
 @pytest.fixture(scope="module", autouse=True)
 def fresh_host(host):
-    assert not host.user("openclaw").exists, "the preflight scenario needs a host that was never converged"
+    assert fleet_users(host) == [], "the preflight scenario needs a host that was never converged"
     assert not host.file("/opt/agentfleet").exists
 
 
@@ -144,7 +151,7 @@ def test_bad_input_fails_before_the_host_changes(host, side_by_side, case):
     for text in expected:
         assert text in output, f"{text!r} not in:\n{output[-3000:]}"
     assert changed == []
-    assert not host.user("openclaw").exists
+    assert fleet_users(host) == []
     assert not host.file("/opt/agentfleet").exists
 
 

@@ -1,6 +1,6 @@
 """--check on a host the play never ran on: it predicts, it changes nothing."""
 
-from test_bad_input import MARKER, changed_since_marker, run_site
+from test_bad_input import MARKER, changed_since_marker, fleet_users, run_site
 
 
 def test_check_mode_on_a_fresh_host_changes_nothing(host):
@@ -11,5 +11,5 @@ def test_check_mode_on_a_fresh_host_changes_nothing(host):
     assert "changed=0" not in recap  # it did predict changes
     assert "would be installed" in result.stdout
     assert changed_since_marker(host) == []
-    assert not host.user("openclaw").exists
+    assert fleet_users(host) == []
     assert not host.file("/opt/agentfleet").exists

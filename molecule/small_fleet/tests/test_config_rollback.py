@@ -5,10 +5,10 @@ on their order: each starts from the state the previous one left."""
 import json
 
 import pytest
-from fleet_checks import HOME, readyz, run_playbook, task_results, unit_props, wait_until
+from fleet_checks import readyz, run_playbook, state_dir, task_results, unit_props, wait_until
 
 AGENT = "coder"
-STATE = f"{HOME}/.openclaw-{AGENT}"
+STATE = state_dir(AGENT)
 CONFIG = f"{STATE}/openclaw.json"
 LAST_GOOD = "/var/lib/agentfleet/config/coder/openclaw.json.last-good"
 CHANGE_LOG = "/var/lib/agentfleet/config/coder/changes.jsonl"

@@ -3,7 +3,7 @@ The tests depend on their order."""
 
 import json
 
-from fleet_checks import HOME, agent_names, run_playbook
+from fleet_checks import agent_names, run_playbook, state_dir, user_of
 
 LAW = "/var/lib/agentfleet/constitution"
 LEDGER = f"{LAW}/ledger.jsonl"
@@ -22,7 +22,7 @@ SECOND = {"agent": "reviewer",
 
 
 def workspace(host, name):
-    config = json.loads(host.file(f"{HOME}/.openclaw-{name}/openclaw.json").content_string)
+    config = json.loads(host.file(f"{state_dir(name)}/openclaw.json").content_string)
     return config["agents"]["defaults"]["workspace"]
 
 
@@ -46,10 +46,10 @@ def ledger(host):
 def test_files_are_in_the_workspace_each_config_points_at(host):
     for name in agent_names():
         ws = workspace(host, name)
-        assert ws == f"{HOME}/.openclaw-{name}/workspace"
+        assert ws == f"{state_dir(name)}/workspace"
         for file in FILES:
-            # The law is root's (the agent reads it, cannot rewrite it); HANDOFF.md is the agent's.
-            owner = "openclaw" if file == "HANDOFF.md" else "root"
+            # The law is root's (the agent reads it, cannot rewrite it); HANDOFF.md is the agent's user's.
+            owner = user_of(name) if file == "HANDOFF.md" else "root"
             assert host.file(f"{ws}/{file}").user == owner and host.file(f"{ws}/{file}").mode == 0o644, (name, file)
         agents_md = host.file(f"{ws}/AGENTS.md").content_string
         assert agents_md.startswith(BEGIN) and agents_md.count(BEGIN) == 1

@@ -8,18 +8,19 @@ import shlex
 
 import pytest
 
-from fleet_checks import HOME, FakeEndpoint, readyz, run_playbook, unit_props, user_systemctl, wait_until
+from fleet_checks import (FakeEndpoint, home_of, readyz, run_playbook, state_dir, unit_props, user_of, user_systemctl,
+                          wait_until)
 
 STATE = "/var/lib/agentfleet/watchdog"
 STORE = "/var/lib/agentfleet/config"
 INCIDENTS = f"{STATE}/incidents.jsonl"
-ALERTS = f"{HOME}/.openclaw-coordinator/workspace/ALERTS.md"
+ALERTS = f"{state_dir('coordinator')}/workspace/ALERTS.md"
 COMMAND = "/opt/agentfleet/bin/agentfleet-watchdog"
 RESTART = json.dumps({"diagnosis": "The gateway process is not running; a restart should bring it back.",
                       "action": "restart"})
-SCRIPT_MARK = f"{HOME}/.openclaw-coder/GENERATED-SCRIPT-RAN"
+SCRIPT_MARK = f"{state_dir('coder')}/GENERATED-SCRIPT-RAN"
 SCRIPT = json.dumps({"diagnosis": "Stale state; clean it with a script.", "action": "run_script",
-                     "script": f"touch {SCRIPT_MARK}\nrm -f {HOME}/.openclaw-coder/openclaw.json\n"})
+                     "script": f"touch {SCRIPT_MARK}\nrm -f {state_dir('coder')}/openclaw.json\n"})
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def incidents(host):
 
 
 def stop(host, agent):
-    assert user_systemctl(host, "stop", f"openclaw-gateway-{agent}.service").rc == 0
+    assert user_systemctl(host, agent, "stop", f"openclaw-gateway-{agent}.service").rc == 0
     assert unit_props(host, agent)["ActiveState"] == "inactive"
 
 
@@ -83,7 +84,7 @@ def test_stopped_agent_is_healed_by_a_direct_run(host, llm):
     assert asked["authorization"] == "Bearer sk-fake-watchdog-key"
     prompt = asked["body"]["messages"][1]["content"]
     assert "Agent coder" in prompt and "received SIGTERM" in prompt
-    env = host.file(f"{HOME}/.openclaw-coder/gateway.env").content_string
+    env = host.file(f"{state_dir('coder')}/gateway.env").content_string
     token = next(line.split("=", 1)[1] for line in env.splitlines() if line.startswith("OPENCLAW_GATEWAY_TOKEN="))
     assert token.strip("'\"") not in json.dumps(asked) + json.dumps(incident)
     assert len(alert_lines(host)) == 1 and "**coder**" in alert_lines(host)[0]
@@ -91,12 +92,12 @@ def test_stopped_agent_is_healed_by_a_direct_run(host, llm):
 
 
 def test_invalid_json_config_is_restored_from_last_good(host, llm):
-    config = f"{HOME}/.openclaw-coder/openclaw.json"
+    config = f"{state_dir('coder')}/openclaw.json"
     good = host.file(f"{STORE}/coder/openclaw.json.last-good").content_string
-    host.run_test("runuser -u openclaw -- sh -c %s" % shlex.quote(f"printf %s '{{ this is not json' > {config}"))
-    assert user_systemctl(host, "restart", "openclaw-gateway-coder.service").rc == 0
+    host.run_test(f"runuser -u {user_of('coder')} -- sh -c %s" % shlex.quote(f"printf %s '{{ this is not json' > {config}"))
+    assert user_systemctl(host, "coder", "restart", "openclaw-gateway-coder.service").rc == 0
     assert wait_until(lambda: unit_props(host, "coder")["ActiveState"] == "failed", 60)
-    status = user_systemctl(host, "show", "-p", "ExecMainStatus", "openclaw-gateway-coder.service").stdout
+    status = user_systemctl(host, "coder", "show", "-p", "ExecMainStatus", "openclaw-gateway-coder.service").stdout
     assert status.strip() == "ExecMainStatus=78"
     # The LLM still says restart; the verify catches it and restores.
     out = watchdog(host)
@@ -125,7 +126,7 @@ def test_generated_script_is_refused_and_the_ladder_heals(host, llm):
     assert refused["script"] == json.loads(SCRIPT)["script"] and "not run" in refused["detail"]
     assert healed["action"] == "restart" and healed["result"] == "recovered"
     assert not host.file(SCRIPT_MARK).exists
-    assert host.file(f"{HOME}/.openclaw-coder/openclaw.json").is_file
+    assert host.file(f"{state_dir('coder')}/openclaw.json").is_file
     assert ready(host, "coordinator")
 
 
@@ -143,12 +144,12 @@ def test_llm_down_the_ladder_heals(host, llm):
 
 
 def test_breaker_trips_after_three_attempts_and_reset_rearms(host, llm):
-    dropin = f"{HOME}/.config/systemd/user/openclaw-gateway-reviewer.service.d"
+    dropin = f"{home_of('reviewer')}/.config/systemd/user/openclaw-gateway-reviewer.service.d"
     broken = "[Service]\nExecStart=\nExecStart=/bin/false\n"
-    host.run_test(f"runuser -u openclaw -- sh -c {shlex.quote(f'mkdir -p {dropin} && cat > {dropin}/zz-broken.conf')} "
+    host.run_test(f"runuser -u {user_of('reviewer')} -- sh -c {shlex.quote(f'mkdir -p {dropin} && cat > {dropin}/zz-broken.conf')} "
                   f"<<'EOF'\n{broken}EOF")
-    assert user_systemctl(host, "daemon-reload").rc == 0
-    user_systemctl(host, "restart", "openclaw-gateway-reviewer.service")
+    assert user_systemctl(host, "reviewer", "daemon-reload").rc == 0
+    user_systemctl(host, "reviewer", "restart", "openclaw-gateway-reviewer.service")
     before = len(incidents(host))
     for attempt in range(3):
         out = watchdog(host)
@@ -169,7 +170,7 @@ def test_breaker_trips_after_three_attempts_and_reset_rearms(host, llm):
 
     # The operator fixes the cause and re-arms the breaker.
     host.run_test(f"rm -rf {dropin}")
-    assert user_systemctl(host, "daemon-reload").rc == 0
+    assert user_systemctl(host, "reviewer", "daemon-reload").rc == 0
     check = run_playbook("-e", "agent=reviewer", "--check", playbook="watchdog_reset.yml")
     assert check.returncode == 0, check.stdout[-3000:]
     assert json.loads(host.file(f"{STATE}/breaker.json").content_string)["reviewer"]["tripped"]
@@ -208,7 +209,7 @@ def test_an_allowed_script_runs_sandboxed(host, llm):
     config.update(allow_generated_scripts=True, agents=[a for a in config["agents"] if a["name"] == "reviewer"])
     host.run_test(f"echo {shlex.quote(json.dumps(config))} > /tmp/watchdog-scripts.json && "
                   "chmod 644 /tmp/watchdog-scripts.json")
-    inside, outside = f"{HOME}/.openclaw-reviewer/SCRIPT-WAS-HERE", f"{HOME}/SCRIPT-ESCAPED"
+    inside, outside = f"{state_dir('reviewer')}/SCRIPT-WAS-HERE", f"{home_of('reviewer')}/SCRIPT-ESCAPED"
     llm.answer(json.dumps({"diagnosis": "needs a marker", "action": "run_script",
                            "script": f"touch {inside}\ntouch {outside} || echo home is read-only\n"}))
     stop(host, "reviewer")

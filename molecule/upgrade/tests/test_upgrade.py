@@ -12,8 +12,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 
-from fleet_checks import (HOME, ROOT, agent_names, finish_playbook, fleet_agents, readyz, run_playbook,  # noqa: E402
-                          start_playbook, started_at, task_results, unit, unit_props, user_systemctl, wait_until)
+from fleet_checks import (ROOT, agent_names, finish_playbook, fleet_agents, home_of, readyz, run_playbook,  # noqa: E402
+                          start_playbook, started_at, state_dir, task_results, unit, unit_file, unit_props, user_of,
+                          user_systemctl, wait_until)
 
 OLD = "2026.9.5"
 with open(ROOT / "roles/runtime/defaults/main.yml", encoding="utf-8") as handle:
@@ -21,9 +22,9 @@ with open(ROOT / "roles/runtime/defaults/main.yml", encoding="utf-8") as handle:
 PREFIX = "/opt/agentfleet"
 # Specialists in inventory order, the coordinator last.
 ORDER = ["coder", "reviewer", "coordinator"]
-DROP_IN = f"{HOME}/.config/systemd/user/{unit('reviewer')}.d/refuse-new.conf"
+DROP_IN = f"{home_of('reviewer')}/.config/systemd/user/{unit('reviewer')}.d/refuse-new.conf"
 HOLD = "/var/lib/agentfleet/hold"
-PLANTED = f"{HOME}/.openclaw-coder/state/planted-link"
+PLANTED = f"{state_dir('coder')}/state/planted-link"
 SHADOW = []
 SNAPSHOTS = "/var/lib/agentfleet/upgrade"
 
@@ -38,8 +39,8 @@ def running(host, name):
     config's lastTouchedVersion says."""
     pid = unit_props(host, name)["MainPID"]
     mapped = host.run(f"grep -o '/opt/agentfleet/openclaw/[^/]*/' /proc/{pid}/maps | sort -u").stdout
-    execstart = host.run(f"grep ^ExecStart= {HOME}/.config/systemd/user/{unit(name)}").stdout
-    config = host.file(f"{HOME}/.openclaw-{name}/openclaw.json").content_string
+    execstart = host.run(f"grep ^ExecStart= {unit_file(name)}").stdout
+    config = host.file(f"{state_dir(name)}/openclaw.json").content_string
     return ({v for v in (OLD, NEW) if f"/openclaw/{v}/" in mapped},
             {v for v in (OLD, NEW) if f"/openclaw/{v}/" in execstart},
             {v for v in (OLD, NEW) if f'"lastTouchedVersion": "{v}"' in config})
@@ -62,9 +63,9 @@ def test_the_fleet_starts_on_the_scenario_pin(host):
 
 def test_upgrade_moves_specialists_first_and_the_coordinator_last(host):
     # The coder plants a link to a root-only file in what the snapshot
-    # saves (tar and rm run as the service user: saved as a link, never
+    # saves (tar and rm run as the coder's user: saved as a link, never
     # followed; restored the same way by the last test).
-    planted = host.run(f"runuser -u openclaw -- ln -s /etc/shadow {PLANTED}")
+    planted = host.run(f"runuser -u {user_of('coder')} -- ln -s /etc/shadow {PLANTED}")
     assert planted.rc == 0, planted.stderr
     SHADOW.append(host.file("/etc/shadow").sha256sum)
     proc = start_playbook("-e", f"fleet_openclaw_version={NEW}", playbook="upgrade.yml")
@@ -127,7 +128,7 @@ def test_going_back_needs_the_snapshots_and_restores_them(host):
     assert task_results(result.stdout, "Install the OpenClaw npm package").get("skipped") is True
     assert_fleet_on(host, OLD)
     # The planted link came back as a link; what it points at is untouched.
-    assert host.file(PLANTED).is_symlink and host.check_output(f"stat -c %U {PLANTED}") == "openclaw"
+    assert host.file(PLANTED).is_symlink and host.check_output(f"stat -c %U {PLANTED}") == user_of("coder")
     assert host.file("/etc/shadow").sha256sum == SHADOW[0] and host.file("/etc/shadow").user == "root"
 
 
@@ -141,12 +142,12 @@ def reviewer_refuses_the_new_version(host):
                "ExecStartPre=/bin/sh -c '! grep -q /openclaw/%s/ %%h/.config/systemd/user/%%n'\n" % NEW)
     encoded = base64.b64encode(content.encode()).decode()
     written = host.run(f"mkdir -p {Path(DROP_IN).parent} && echo {encoded} | base64 -d > {DROP_IN}"
-                       f" && chown -R openclaw {Path(DROP_IN).parent}")
+                       f" && chown -R {user_of('reviewer')} {Path(DROP_IN).parent}")
     assert written.rc == 0, written.stderr
-    assert user_systemctl(host, "daemon-reload").rc == 0
+    assert user_systemctl(host, "reviewer", "daemon-reload").rc == 0
     yield
     host.run(f"rm -rf {Path(DROP_IN).parent}")
-    user_systemctl(host, "daemon-reload")
+    user_systemctl(host, "reviewer", "daemon-reload")
 
 
 def test_a_failed_upgrade_puts_every_agent_back(host, reviewer_refuses_the_new_version):

@@ -44,13 +44,37 @@ def test_absent_agents_do_not_reserve_ports():
     build_plan([agent("a", port=20000), agent("b", port=20020, state="absent")], fleet_credentials=KEYS)
 
 
+UIDS = {"openclaw-a": 1001, "openclaw-b": 1002}
+
+
 def test_foreign_listener_in_range_is_a_clash():
     with pytest.raises(PlanError, match=r"agent 'b' needs ports 19000-19110 but port 19050 is already in use"):
-        build_plan([agent("a"), agent("b")], listeners=[(19050, 0)], fleet_uid=1000, fleet_credentials=KEYS)
+        build_plan([agent("a"), agent("b")], listeners=[(19050, 0)], user_uids=UIDS, fleet_credentials=KEYS)
 
 
-def test_fleet_users_own_listeners_are_ours():
-    build_plan([agent("a"), agent("b")], listeners=[(19000, 1000), (19002, 1000)], fleet_uid=1000, fleet_credentials=KEYS)
+def test_an_agents_own_listeners_are_its_gateway():
+    build_plan([agent("a"), agent("b")], listeners=[(19000, 1002), (19002, 1002), (18800, 1001)], user_uids=UIDS,
+               fleet_credentials=KEYS)
+
+
+def test_another_agents_listener_in_a_range_is_a_clash():
+    # Agent a's user holding b's port is not b's gateway.
+    with pytest.raises(PlanError, match=r"agent 'b' needs ports 19000-19110 but port 19000 .* \(uid 1001\)"):
+        build_plan([agent("a"), agent("b")], listeners=[(19000, 1001)], user_uids=UIDS, fleet_credentials=KEYS)
+
+
+def test_each_agent_has_its_own_user_home_and_unit_file():
+    entry = build_plan([agent("coder-1")], fleet_credentials=KEYS, prefix="oc")[0]
+    assert entry["user"] == "oc-coder-1"
+    assert entry["home"] == "/home/oc-coder-1"
+    assert entry["state_dir"] == "/home/oc-coder-1/.openclaw-coder-1"
+    assert entry["unit_file"] == "/home/oc-coder-1/.config/systemd/user/openclaw-gateway-coder-1.service"
+
+
+def test_a_name_whose_user_would_be_too_long_is_refused():
+    build_plan([agent("a" * 23)], fleet_credentials=KEYS)  # openclaw- + 23 = 32
+    with pytest.raises(PlanError, match=r"fleet_agents\[0\]\.name='a{24}' is too long: its service user 'openclaw-a{24}'"):
+        build_plan([agent("a" * 24)], fleet_credentials=KEYS)
 
 
 @pytest.mark.parametrize("name", ["Coder", "1coder", "co_der", "", "a" * 33, None])

@@ -2,7 +2,10 @@
 
 import json
 import os
+import pwd
 import stat
+
+import pytest
 
 from ansible_collections.agentfleet.vps.plugins.modules import agent_files
 
@@ -153,3 +156,33 @@ def test_a_root_owned_sticky_workspace_is_created_and_kept(tmp_path, me, run_mod
     os.chmod(tmp_path / "a" / "workspace", 0o700)
     assert run_module(agent_files, given)["changed_paths"] == [str(tmp_path / "a" / "workspace")]
     assert mode(tmp_path / "a" / "workspace") == 0o1770
+
+
+def test_each_entry_may_have_its_own_owner(tmp_path, run_module):
+    """One call for the whole fleet, each agent's files its own user's."""
+    if os.geteuid() != 0:
+        pytest.fail("chown to another user needs root; make test runs the unit tests as root")
+    other = pwd.getpwnam("nobody")
+    given = {
+        "owner": "root",
+        "directories": [{"path": str(tmp_path / "a"), "agent": "a"},
+                        {"path": str(tmp_path / "b"), "agent": "b", "owner": "nobody"},
+                        {"path": str(tmp_path / "b" / "workspace"), "agent": "b", "owner": "nobody",
+                         "mode": "1770", "root_owned": True}],
+        "files": [{"path": str(tmp_path / "b" / "openclaw.json"), "content": "{}\n", "agent": "b", "owner": "nobody"}],
+        "env_files": [{"path": str(tmp_path / "b" / "gateway.env"), "agent": "b", "owner": "nobody", "values": {"K": "v"}}],
+    }
+    run_module(agent_files, given)
+    owners = {name: (os.stat(tmp_path / name).st_uid, os.stat(tmp_path / name).st_gid)
+              for name in ("a", "b", "b/openclaw.json", "b/gateway.env", "b/workspace")}
+    assert owners["a"] == (0, 0)
+    for name in ("b", "b/openclaw.json", "b/gateway.env"):
+        assert owners[name] == (other.pw_uid, other.pw_gid), name
+    assert owners["b/workspace"] == (0, other.pw_gid)
+    assert run_module(agent_files, given)["changed"] is False
+
+
+def test_an_entry_without_any_owner_is_refused(tmp_path, run_module):
+    failed = run_module(agent_files, {"directories": [{"path": str(tmp_path / "a")}]})
+    assert failed["failed"] is True and "has no owner" in failed["msg"]
+    assert not (tmp_path / "a").exists()

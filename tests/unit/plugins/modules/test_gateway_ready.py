@@ -128,3 +128,24 @@ def test_a_failed_unit_is_started_again_only_with_start_retries(run_module, me, 
 def test_check_mode_starts_nothing_again(run_module, me, config, failed_once):
     result = call(run_module, me, config, failed_once, start_retries=1, timeout=1, check_mode=True)
     assert result["failed"] and [c for c in failed_once["calls"] if c[0] != "show"] == []
+
+
+def test_each_gateway_is_rolled_back_through_its_own_users_manager(run_module, me, config, gateway, monkeypatch):
+    """Each agent has its own user: a gateway's restart goes to the manager
+    of the user its entry names, not the call's."""
+    users = []
+    monkeypatch.setattr(UserManager, "systemctl", lambda self, *a: users.append((self.user, a)) or (0, "", ""))
+    store = txn.ConfigStore(str(config))
+    store.promote(config.read_bytes())
+    config.write_text('{"gateway": {"bind": "custom"}}\n')
+    result = run_module(gateway_ready, {"user": "nobody", "timeout": 2, "rollback": True, "gateways": [
+        {"name": "coder", "user": me, "port": gateway["port"], "unit": "openclaw-gateway-coder.service",
+         "config": str(config)}]})
+    assert result["failed"] and result["rolled_back"]["coder"]["recovered"] is True
+    assert ("restart" in [a[0] for _u, a in users]) and {u for u, _a in users} == {me}
+
+
+def test_a_gateway_without_a_user_is_refused(run_module, config, gateway):
+    result = run_module(gateway_ready, {"timeout": 2, "gateways": [
+        {"name": "coder", "port": gateway["port"], "unit": "openclaw-gateway-coder.service"}]})
+    assert result["failed"] and "none given for openclaw-gateway-coder.service" in result["msg"]

@@ -51,6 +51,32 @@ def test_new_units_are_enabled_and_started_in_one_call_each(fake, run_module):
     assert result["restarted"] == []  # just started: no second start
 
 
+def test_units_of_two_users_go_to_their_own_managers(monkeypatch, fake, run_module):
+    uids = {"openclaw-a": 1001, "openclaw-b": 1002}
+    monkeypatch.setattr(systemd_user.pwd, "getpwnam",
+                        lambda name: pwd.struct_passwd((name, "x", uids[name], uids[name], "", "/home/" + name, "/bin/sh")))
+    seen = []
+    systemctl = fake({})
+    original = systemctl.__call__
+
+    def record(argv, environ_update=None, **kwargs):
+        seen.append((argv[2], environ_update["XDG_RUNTIME_DIR"], argv[argv.index("--no-pager") + 1:]))
+        return original(argv, environ_update, **kwargs)
+    monkeypatch.setattr(user_units.AnsibleModule, "run_command", lambda self, argv, **kw: record(argv, **kw))
+    result = run_module(user_units, {"users": {"a.service": "openclaw-a", "b.service": "openclaw-b"},
+                                     "present": ["a.service", "b.service"]})
+    assert result["started"] == ["a.service", "b.service"]
+    starts = [(user, run_dir, args) for user, run_dir, args in seen if args[0] == "start"]
+    assert starts == [("openclaw-a", "/run/user/1001", ["start", "a.service"]),
+                      ("openclaw-b", "/run/user/1002", ["start", "b.service"])]
+
+
+def test_a_unit_without_a_user_is_refused(fake, run_module):
+    fake({})
+    failed = run_module(user_units, {"users": {"a.service": "openclaw-a"}, "present": ["a.service", "b.service"]})
+    assert failed["failed"] is True and "none given for b.service" in failed["msg"]
+
+
 def test_running_units_only_restart_what_changed(fake, run_module):
     running = {"ActiveState": "active", "UnitFileState": "enabled"}
     systemctl = fake({"a.service": running, "b.service": running})
