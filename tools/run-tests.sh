@@ -79,11 +79,35 @@ reap_checks() {
   [ "$rc" -eq 0 ] || failed="${failed:+$failed, }static checks"
 }
 
-# The images molecule starts from are built, or found current, first.
-stage images make --no-print-directory test-images
+# The base images molecule starts from are built, or found current, first;
+# the runtime image (Node.js and OpenClaw baked in) is built beside the
+# scenarios that start from a base image (they install the runtime
+# themselves), and the others wait for it.
+stage "base images" tools/build-test-images.sh base
+tools/build-test-images.sh runtime >"$logs/runtime-image.log" 2>&1 &
+runtime_pid=$! runtime_start=$SECONDS runtime_state=building
+reap_runtime() {
+  local rc=0
+  [ "$runtime_state" = building ] || return 0
+  if [ "${1:-}" != wait ] && kill -0 "$runtime_pid" 2>/dev/null; then return 0; fi
+  wait "$runtime_pid" || rc=$?
+  printf '\n==> runtime image (beside molecule, rc=%d)\n' "$rc"
+  cat "$logs/runtime-image.log"
+  if [ "$rc" -eq 0 ]; then
+    runtime_state=ready
+    record "runtime image (beside molecule)" $((SECONDS - runtime_start)) passed
+  else
+    runtime_state=failed
+    record "runtime image (beside molecule)" $((SECONDS - runtime_start)) FAILED
+    failed="${failed:+$failed, }runtime image"
+  fi
+}
+needs_runtime() { grep -q 'bookworm-runtime:local' "molecule/$1/molecule.yml"; }
 
-# Longest first (as measured), so the last lane to finish does not start late.
-order=(default small_fleet hostile upgrade multihost oversight preflight)
+# Longest first (as measured), so the last lane to finish does not start
+# late; a scenario that needs the runtime image is passed over until it is
+# built.
+order=(small_fleet default upgrade hostile multihost oversight preflight)
 scenarios=()
 for name in "${order[@]}"; do
   if [ -f "molecule/$name/molecule.yml" ]; then scenarios+=("$name"); fi
@@ -116,21 +140,39 @@ reap() {
   done
 }
 
-say "molecule: ${#scenarios[@]} scenarios, $jobs at a time: ${scenarios[*]}"
-for name in "${scenarios[@]}"; do
-  while [ "${#pid_of[@]}" -ge "$jobs" ]; do
-    sleep 2
-    reap
+next_scenario() {
+  local i
+  next=""
+  for i in "${!pending[@]}"; do
+    if needs_runtime "${pending[$i]}" && [ "$runtime_state" != ready ]; then continue; fi
+    next="${pending[$i]}"
+    unset "pending[$i]"
+    pending=("${pending[@]}")
+    return 0
   done
+}
+
+say "molecule: ${#scenarios[@]} scenarios, $jobs at a time: ${scenarios[*]}"
+pending=("${scenarios[@]}")
+while [ "${#pending[@]}" -gt 0 ]; do
+  reap
+  reap_runtime
   [ -z "$failed" ] || break
-  started[$name]=$SECONDS
-  molecule test -s "$name" >"$logs/$name.log" 2>&1 &
-  pid_of[$name]=$!
+  next=""
+  [ "${#pid_of[@]}" -ge "$jobs" ] || next_scenario
+  if [ -z "$next" ]; then
+    sleep 2
+    continue
+  fi
+  started[$next]=$SECONDS
+  molecule test -s "$next" >"$logs/$next.log" 2>&1 &
+  pid_of[$next]=$!
 done
 while [ "${#pid_of[@]}" -gt 0 ]; do
   sleep 2
   reap
 done
+reap_runtime wait
 reap_checks wait
 [ -z "$failed" ] || finish 1 "$failed"
 # Only a run in which every scenario reported success passes.

@@ -4,8 +4,8 @@ import json
 
 import pytest
 import yaml
-from fleet_checks import (FLEET_USER, ROOT, agent_names, readyz, started_at, state_dir, unit, unit_file, unit_props,
-                          user_of, user_systemctl)
+from fleet_checks import (FLEET_USER, ROOT, agent_names, home_of, readyz, run_playbook, started_at, state_dir, unit,
+                          unit_file, unit_props, user_of, user_systemctl)
 
 PREFIX = "/opt/agentfleet"
 OPENCLAW_VERSION = "2026.9.6"
@@ -81,6 +81,8 @@ def test_agent_unit_active_and_enabled(host, name):
 
 @pytest.mark.parametrize("name", agent_names())
 def test_agent_files_and_modes(host, name):
+    home = host.file(home_of(name))
+    assert home.mode == 0o700 and home.user == user_of(name)  # no other agent may even list it
     state = host.file(state_dir(name))
     assert state.is_directory and state.mode == 0o700 and state.user == user_of(name)
     assert host.file(f"{state_dir(name)}/workspace").is_directory
@@ -181,3 +183,13 @@ def test_watchdog_scheduled_by_default_as_root_and_sees_a_healthy_fleet(host):
         assert secrets.mode == 0o600 and secrets.user == "root" and secrets.group == "root", secret
     for state in ("/var/lib/agentfleet/watchdog", "/var/lib/agentfleet/config"):
         assert host.file(state).user == "root" and not host.file(state).mode & 0o007, state
+
+
+def test_status_playbook_shows_every_agents_gateway(host):
+    """playbooks/status.yml, what `make demo` ends with, reads each agent's
+    own user manager."""
+    result = run_playbook(playbook="status.yml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "agent users not lingering: none" in result.stdout
+    for name in agent_names():
+        assert f"{unit(name)} loaded active running" in result.stdout, name

@@ -5,7 +5,7 @@ the tests in this file depend on their order."""
 import json
 import subprocess
 
-from fleet_checks import (agent_names, fleet_agents, main_pids, readyz, run_playbook, state_dir, task_results,
+from fleet_checks import (agent_names, fleet_agents, home_of, main_pids, readyz, run_playbook, state_dir, task_results,
                           unit_file, unit_props, user_of, wait_until)
 
 
@@ -112,9 +112,10 @@ def test_unclaimed_units_are_reported_and_absent_agents_removed(host):
     removed = without_qa + [{"name": "qa", "state": "absent", "purge": True}]
     result = run_playbook("--tags", "agents", "-e", json.dumps({"fleet_agents": removed}))
     assert result.returncode == 0, result.stdout[-5000:]
-    # (Its user may be gone with it: then so is its user manager.)
-    if host.user(user_of("qa")).exists:
-        assert unit_props(host, "qa")["ActiveState"] == "inactive"
+    # purge: its user goes with its whole home, and no process of it is left.
+    assert not host.user(user_of("qa")).exists
+    assert not host.file(home_of("qa")).exists
+    assert not host.file(f"/var/lib/systemd/linger/{user_of('qa')}").exists
     assert not host.file(f"/proc/{before['qa']}").exists
     assert not host.file(unit_file("qa")).exists
     assert not host.file(state_dir("qa")).exists
