@@ -102,7 +102,12 @@ reap_runtime() {
     failed="${failed:+$failed, }runtime image"
   fi
 }
-needs_runtime() { grep -q 'bookworm-runtime:local' "molecule/$1/molecule.yml"; }
+# A scenario starts from the runtime image (.config/molecule/config.yml)
+# unless it names only base images for its platforms.
+needs_runtime() {
+  grep -q 'image: agentfleet/bookworm-runtime:local' "molecule/$1/molecule.yml" \
+    || ! grep -q 'image: agentfleet/[a-z]*-systemd:local' "molecule/$1/molecule.yml"
+}
 
 # Longest first (as measured), so the last lane to finish does not start
 # late; a scenario that needs the runtime image is passed over until it is
