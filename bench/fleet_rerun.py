@@ -51,18 +51,20 @@ def big_fleet(inventory, size):
 
 
 def manager_rss_mb(inventory, prefix):
-    """Median resident memory (MB) of all processes of each bench agent's
-    user: its agents are installed but not started, so that is the user
-    manager (systemd --user and its sd-pam) each agent's own user costs."""
+    """Median resident memory (MB) of the user manager (systemd --user and
+    its sd-pam) of each agent user: what an agent's own user costs beyond
+    its gateway."""
     proc = subprocess.run(["ansible", "-i", inventory, "fleet", "-b", "-o", "-m", "ansible.builtin.command",
-                           "-a", "ps -eo user:40=,rss="], cwd=ROOT, capture_output=True, text=True, check=True)
+                           "-a", "ps -eo user:40=,rss=,comm="], cwd=ROOT, capture_output=True, text=True, check=True)
     per_user = {}
     for line in proc.stdout.replace("\\n", "\n").splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[-2].startswith(prefix) and parts[-1].isdigit():
-            per_user[parts[-2]] = per_user.get(parts[-2], 0) + int(parts[-1])
+        if len(parts) < 3 or parts[-1] not in ("systemd", "(sd-pam)") or not parts[-2].isdigit():
+            continue
+        if parts[-3].startswith(prefix):
+            per_user[parts[-3]] = per_user.get(parts[-3], 0) + int(parts[-2])
     if not per_user:
-        raise SystemExit("no process of a %s* user found: the bench agents' user managers are not running" % prefix)
+        raise SystemExit("no user manager of a %s* user found" % prefix)
     return statistics.median(per_user.values()) / 1024, len(per_user)
 
 
@@ -84,7 +86,7 @@ def main():
         # Converge both shapes first: only no-change runs are timed.
         run(small)
         run(big)
-        manager_mb, managers = manager_rss_mb(args.inventory, "openclaw-bench-")
+        manager_mb, managers = manager_rss_mb(args.inventory, "openclaw-")
         times = {"small": [], "big": [], "floor": []}
         for _round in range(args.rounds):
             for key, argv in (("small", small), ("big", big)):
@@ -117,7 +119,7 @@ def main():
     print("  one-task play                       %6.2f s" % med["floor"])
     print("ratio %d agents / 6 agents:       %5.2f   (goal: at most 2.0)" % (args.size, med["big"] / med["small"]))
     print("ratio 6-agent re-run / one task:  %5.2f" % (med["small"] / med["floor"]))
-    print("user manager of an agent's own user: %.1f MB resident (median of %d idle ones)" % (manager_mb, managers))
+    print("user manager of an agent's own user: %.1f MB resident (median of %d)" % (manager_mb, managers))
 
 
 if __name__ == "__main__":
