@@ -29,7 +29,7 @@ from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, endpoints
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_env
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, parse_show, run_command
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, parse_show, run_command
 
 DEFAULT_CONFIG = "/etc/agentfleet/oversight.json"
 # The reviewer reads a private copy of each session store, at most this big.
@@ -92,11 +92,6 @@ def load_state(report_dir):
 
 
 # ---------------------------------------------------------------- systemd
-
-def user_of(agent, config):
-    """The user an agent runs as (config's user: older configs)."""
-    return agent.get("user") or config.get("user") or "nobody"
-
 
 def user_units(units, user):
     """ActiveState, SubState and NRestarts of the user's gateway units,
@@ -227,15 +222,15 @@ def collect(config, state, now=None, use_reviewer=True):
     offsets = dict(state.get("log_offsets") or {})
 
     units = {}
-    for user in sorted({user_of(a, config) for a in agents}):
-        units.update(user_units([a["unit"] for a in agents if user_of(a, config) == user], user))
+    for user in sorted({agent_user(a, config) for a in agents}):
+        units.update(user_units([a["unit"] for a in agents if agent_user(a, config) == user], user))
     health = {a["name"]: config_txn.probe(a["health_url"], timeout=3) for a in agents}
     findings, restarts = checks.check_alive(agents, units, health, state.get("restarts") or {})
     findings += checks.check_config_drift(agents)
     findings += checks.check_constitution(agents, config.get("constitution_state_dir", ""))
     pushes, seen = checks.check_pushes(config.get("repositories") or {}, state.get("repos") or {},
                                        since.timestamp(), config.get("ci") or {}, config["secrets"].get("github_token"),
-                                       users={a["name"]: user_of(a, config) for a in agents} if os.geteuid() == 0 else None)
+                                       users={a["name"]: agent_user(a, config) for a in agents} if os.geteuid() == 0 else None)
     findings += pushes
     findings += checks.check_logs(agents, since, now, offsets, config.get("rate_limit_threshold", 5))
     findings += checks.check_handoff(agents, config.get("handoff_max_age_hours", 24))

@@ -41,6 +41,11 @@ def home_dir(user):
     return "%s/%s" % (HOME_BASE, user)
 
 
+def unit_dir(home):
+    """Where a user's manager finds its units (~/.config/systemd/user)."""
+    return "%s/.config/systemd/user" % home
+
+
 def state_dir(prefix, agent_name):
     """OpenClaw's profile directory of an agent (~/.openclaw-NAME of its user)."""
     return "%s/.openclaw-%s" % (home_dir(service_user(prefix, agent_name)), agent_name)
@@ -226,12 +231,13 @@ def build_plan(agents, base=18800, stride=200, listeners=(), user_uids=None, fle
     check_ports({a["name"]: ports[a["name"]] for a in present}, listeners, uids)
     plan = []
     for agent in agents:
+        user = service_user(prefix, agent["name"])
         entry = {
             "name": agent["name"],
-            "user": service_user(prefix, agent["name"]),
-            "home": home_dir(service_user(prefix, agent["name"])),
+            "user": user,
+            "home": home_dir(user),
             "state_dir": state_dir(prefix, agent["name"]),
-            "unit_file": "%s/.config/systemd/user/%s" % (home_dir(service_user(prefix, agent["name"])), unit_name(agent["name"])),
+            "unit_file": "%s/%s" % (unit_dir(home_dir(user)), unit_name(agent["name"])),
             "role": agent.get("role", "specialist"),
             "state": agent.get("state", "present"),
             "purge": bool(agent.get("purge", False)),

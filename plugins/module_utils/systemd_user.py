@@ -81,6 +81,12 @@ class UserManager:
         return out if rc == 0 else err
 
 
+def agent_user(agent, config):
+    """The user an agent's gateway runs as: its entry's, else the config's
+    (configs written before each agent had its own user); never root."""
+    return agent.get("user") or config.get("user") or "nobody"
+
+
 class Managers:
     """The user managers of many units: each agent runs as its own user, so
     a unit's manager is that of users[unit] (or of the default user). One

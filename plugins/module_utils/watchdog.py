@@ -35,7 +35,7 @@ import time
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import alerts, config_txn, endpoints, fileops, fleet_plan
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_env
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, parse_show, run_command
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, parse_show, run_command
 
 DEFAULT_CONFIG = "/etc/agentfleet/watchdog.json"
 ACTIONS = ("restart", "reset_failed_start", "restore_last_good", "doctor_fix", "kill_port_holder")
@@ -530,12 +530,9 @@ def run_lock(state_dir, wait=0):
 def run(config, host=None, now=None, trigger="manual"):
     """Check every agent, heal what is down; the summary of this run. host
     (tests) stands in for every agent user's manager."""
-    def user_of(agent):
-        return agent.get("user") or config.get("user") or "nobody"
-
     hosts, by_user = {}, {}
     for agent in config["agents"]:
-        by_user.setdefault(user_of(agent), []).append(agent)
+        by_user.setdefault(agent_user(agent, config), []).append(agent)
 
     state_dir = config["state_dir"]
     window, limit = int(config.get("breaker_window", 3600)), int(config.get("breaker_max", 3))
@@ -558,7 +555,7 @@ def run(config, host=None, now=None, trigger="manual"):
             if held:
                 summary["held"].append("%s (%s)" % (agent["name"], held))
                 continue
-            host_now = hosts[user_of(agent)]
+            host_now = hosts[agent_user(agent, config)]
             symptom = symptom_of(host_now, agent, int(config.get("ready_timeout", 90)), states[agent["unit"]])
             if symptom is None:
                 summary["healthy"].append(agent["name"])
