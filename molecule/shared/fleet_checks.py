@@ -149,31 +149,41 @@ def task_results(json_output, task_name):
 
 class FakeEndpoint:
     """fake_endpoint.py running in the instance as a transient system unit:
-    the webhook and LLM stand-in a scenario starts, reads and stops."""
+    the model provider, LLM and webhook stand-in a scenario starts, reads
+    and stops. Its behaviour is rules.json (see fake_endpoint.py), which
+    the methods below rewrite."""
 
     def __init__(self, host, port, directory="/var/lib/fake-endpoint"):
         self.host, self.port, self.dir = host, port, directory
-        self.log, self.answer_file = f"{directory}/requests.jsonl", f"{directory}/answer"
+        self.log, self.rules_file = f"{directory}/requests.jsonl", f"{directory}/rules.json"
         self.url = f"http://127.0.0.1:{port}"
+        self.current = {}
 
-    def start(self, answer):
+    def start(self, answer="ok", **rules):
         script = (Path(__file__).resolve().parent / "fake_endpoint.py").read_bytes()
         self.host.run_test(f"mkdir -p {self.dir} && : > {self.log}")
         self.host.run_test(f"echo {base64.b64encode(script).decode()} | base64 -d > {self.dir}/fake_endpoint.py")
-        self.answer(answer)
+        self.rules(answer=answer, **rules)
         self.host.run_test(f"systemd-run --unit=fake-endpoint --collect python3 {self.dir}/fake_endpoint.py "
-                           f"--port {self.port} --log {self.log} --answer-file {self.answer_file}")
+                           f"--port {self.port} --dir {self.dir}")
         assert wait_until(lambda: self.host.run(f"curl -s -X POST -d '{{}}' {self.url}/ping").rc == 0, 30)
         self.host.run_test(f": > {self.log}")
         return self
 
+    def rules(self, **changes):
+        """Merge changes into rules.json (a value of None removes the key)."""
+        self.current.update(changes)
+        self.current = {k: v for k, v in self.current.items() if v is not None}
+        data = base64.b64encode(json.dumps(self.current).encode()).decode()
+        self.host.run_test(f"echo {data} | base64 -d > {self.rules_file}.tmp && mv {self.rules_file}.tmp {self.rules_file}")
+
     def answer(self, text):
-        """What the chat endpoint answers from now on ('down': HTTP 503)."""
-        self.host.run_test(f"echo {base64.b64encode(text.encode()).decode()} | base64 -d > {self.answer_file}")
+        """What every model call answers from now on ('down': HTTP 503)."""
+        self.rules(answer=text)
 
     def requests(self, path_suffix=""):
         lines = self.host.file(self.log).content_string.splitlines()
-        return [r for r in map(json.loads, lines) if r["path"].endswith(path_suffix)]
+        return [r for r in map(json.loads, lines) if r["path"].split("?")[0].endswith(path_suffix)]
 
     def stop(self):
         self.host.run_test("systemctl stop fake-endpoint")

@@ -69,6 +69,13 @@ def fleet_env_files(plan, agents, fleet_credentials):
     return result
 
 
+def fleet_auth_profiles_entry(entry):
+    """auth_profiles entry of one planned agent: whose store, as which user,
+    which profiles."""
+    return {"name": entry["name"], "user": entry["user"], "state_dir": entry["state_dir"],
+            "profiles": entry.get("auth_profiles") or {}}
+
+
 def fleet_gateway_probe(entry, store=None):
     """gateway_ready entry of one planned agent: its user manager, port,
     unit and openclaw.json, whose last good copy (in store/NAME) readiness
@@ -140,6 +147,7 @@ class FilterModule:
             "fleet_unit_dir": _wrap(fleet_plan.unit_dir),
             "fleet_log_dir": _wrap(fleet_plan.log_dir),
             "fleet_openclaw_config": _wrap(fleet_plan.openclaw_config),
+            "fleet_auth_profiles_entry": _wrap(fleet_auth_profiles_entry),
             "fleet_workspaces": _wrap(fleet_workspaces),
             "fleet_upgrade_plan": _wrap(fleet_plan.upgrade_plan),
             "fleet_running_versions": _wrap(fleet_plan.running_versions),

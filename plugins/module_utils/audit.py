@@ -16,24 +16,21 @@ import argparse
 import datetime
 import json
 import os
-import shutil
 import socket
 import sqlite3
 import sys
-import tempfile
 import time
 from xml.sax.saxutils import escape, quoteattr
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import alerts
+from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checklist as checklist
 from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks as checks
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, endpoints
-from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, transcripts
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_env
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, parse_show, run_command
 
 DEFAULT_CONFIG = "/etc/agentfleet/oversight.json"
-# The reviewer reads a private copy of each session store, at most this big.
-MAX_TRANSCRIPT_STORE = 256 * 1024 * 1024
 REPORT_VERSION = 1
 REVIEWER_CHECKS = ("startup_sequence", "unsourced_claim", "unrequested_content", "completion_without_proof",
                    "avoidable_question")
@@ -126,39 +123,19 @@ def user_units(units, user):
 
 # --------------------------------------------------------------- reviewer
 
-def transcript_excerpt(state_dir, since, max_chars, work_dir=None):
-    """The agent's session messages since `since`, newest last, at most
-    max_chars. The store is SQLite in WAL mode; a private copy in work_dir
-    is read, so a read-only view of the home directory is enough (the
-    timer's sandbox has no writable /tmp)."""
-    source = os.path.join(state_dir, "agents", "main", "agent", "openclaw-agent.sqlite")
-    if fileops.lstat(source) is None:
-        return ""
-    tmp = tempfile.mkdtemp(prefix=".transcripts-", dir=work_dir)
-    try:
-        for suffix in ("", "-wal"):
-            data = fileops.read_bytes(source + suffix, limit=MAX_TRANSCRIPT_STORE)
-            if data is not None:
-                with open(os.path.join(tmp, "store.sqlite" + suffix), "wb") as handle:
-                    handle.write(data)
-        conn = sqlite3.connect(os.path.join(tmp, "store.sqlite"))
+def read_transcripts(agents, since, work_dir):
+    """name -> (session -> messages since `since`, sessions begun since),
+    or name -> error text for a store that could not be read."""
+    result = {}
+    for agent in agents:
         try:
-            rows = conn.execute("SELECT event_json FROM transcript_events WHERE event_json IS NOT NULL AND "
-                                "created_at >= ? ORDER BY created_at", (int(since.timestamp() * 1000),)).fetchall()
-        finally:
-            conn.close()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    lines = []
-    for (raw,) in rows:
-        event = json.loads(raw)
-        message = event.get("message") or {}
-        if event.get("type") == "message" and message.get("role"):
-            content = message.get("content")
-            if isinstance(content, list):
-                content = " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-            lines.append("[%s] %s: %s" % (event.get("timestamp", ""), message["role"], content))
-    return "\n".join(lines)[-max_chars:]
+            rows, starts = transcripts.read_rows(agent["state_dir"], since.timestamp() * 1000, work_dir)
+        except (OSError, sqlite3.Error, ValueError) as exc:
+            result[agent["name"]] = "cannot read the session transcripts of %s: %s" % (agent["name"], exc)
+            continue
+        since_ms = since.timestamp() * 1000
+        result[agent["name"]] = (transcripts.sessions(rows), {s for s, t in starts.items() if t >= since_ms})
+    return result
 
 
 def validate_review(answer, agent_names):
@@ -169,20 +146,19 @@ def validate_review(answer, agent_names):
     return endpoints.json_answer(answer, schema)["findings"]
 
 
-def review(config, agents, since):
+def review(config, agents, since, sessions):
     """(findings, status dict). Never raises: the reviewer failing or being
-    absent must not break the other checks."""
+    absent must not break the other checks. sessions: read_transcripts'."""
     reviewer = config.get("reviewer") or {}
     if not reviewer.get("url"):
         return [], {"status": "disabled"}
     status = {"status": "skipped", "model": reviewer.get("model"), "url": reviewer["url"]}
-    try:
-        excerpts = {a["name"]: transcript_excerpt(a["state_dir"], since, reviewer.get("max_chars", 12000),
-                                                  config.get("report_dir"))
-                    for a in agents}
-    except (OSError, sqlite3.Error, ValueError) as exc:
-        status.update(status="error", error="cannot read the session transcripts: %s" % exc)
+    errors = [v for v in sessions.values() if isinstance(v, str)]
+    if errors:
+        status.update(status="error", error="; ".join(errors))
         return [checks.finding("reviewer-error", None, status["error"], status)], status
+    limit = reviewer.get("max_chars", 12000)
+    excerpts = {name: transcripts.excerpt(read[0], limit) for name, read in sessions.items()}
     excerpts = {k: v for k, v in excerpts.items() if v}
     if not excerpts:
         status["reason"] = "no session activity since %s" % since.isoformat(timespec="seconds")
@@ -203,6 +179,26 @@ def review(config, agents, since):
                                  item, subject=item["check"] + item["evidence"]), severity=item["severity"])
              for item in items]
     return found, status
+
+
+# -------------------------------------------------------------- checklist
+
+def checklist_on(config):
+    return any(on is True for on in (config.get("checklist") or {}).values())
+
+
+def check_checklist(config, sessions):
+    """The checklist rules on every agent's transcripts; a store that could
+    not be read is said once, not guessed around."""
+    if not checklist_on(config):
+        return []
+    findings = []
+    for name, read in sorted(sessions.items()):
+        if isinstance(read, str):
+            findings.append(checks.finding("transcript-unreadable", name, read, {"error": read}))
+        else:
+            findings += checklist.check(name, read[0], read[1], config["checklist"])
+    return findings
 
 
 # ---------------------------------------------------------------- collect
@@ -235,8 +231,10 @@ def collect(config, state, now=None, use_reviewer=True):
     findings += checks.check_logs(agents, since, now, offsets, config.get("rate_limit_threshold", 5))
     findings += checks.check_handoff(agents, config.get("handoff_max_age_hours", 24))
     findings += checks.check_incidents(config.get("incident_log", ""), since)
+    sessions = read_transcripts(agents, since, config.get("report_dir")) if use_reviewer or checklist_on(config) else {}
+    findings += check_checklist(config, sessions)
     if use_reviewer:
-        found, reviewer = review(config, agents, since)
+        found, reviewer = review(config, agents, since, sessions)
         findings += found
     else:
         reviewer = {"status": "not asked"}

@@ -36,6 +36,10 @@ RULES = {
     "fallback-output": ("warning", "Turns answered by a fallback model: needs review before commit"),
     "handoff-stale": ("warning", "HANDOFF.md current and filled"),
     "watchdog-incident": ("warning", "Watchdog incidents since the last audit"),
+    "startup-sequence": ("warning", "A new session read its startup files before any other tool call"),
+    "completion-without-proof": ("warning", "A task called done has evidence in the same turn"),
+    "avoidable-question": ("warning", "A final answer does not end in a question the agent could answer"),
+    "transcript-unreadable": ("warning", "The session transcripts the checklist reads"),
     "reviewer-finding": ("warning", "Soft check of the LLM reviewer"),
     "reviewer-error": ("warning", "The LLM reviewer answered with something unusable"),
 }

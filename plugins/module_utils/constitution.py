@@ -160,7 +160,7 @@ def render_constitution(agent, articles, amendments):
 
 
 def render_violations(agent, ledger, shown):
-    mine = [e for e in ledger if e["agent"] == agent["name"]][::-1][:shown]
+    mine = newest_violations(agent, ledger, shown)
     lines = ["# Violations of agent %s" % agent["name"], "",
              "The most recent %d entries of the fleet's penalty ledger for this agent, newest first. "
              "Do not repeat them." % shown, ""]
@@ -177,7 +177,18 @@ def render_violations(agent, ledger, shown):
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def render_block(agent, articles, amendments):
+# The newest violations the AGENTS.md block itself carries (all of the
+# shown ones are in VIOLATIONS.md): in the prompt of every session even
+# when the startup reads are skipped.
+BLOCK_VIOLATIONS = 3
+BLOCK_VIOLATION_CHARS = 400
+
+
+def newest_violations(agent, ledger, count):
+    return [e for e in ledger if e["agent"] == agent["name"]][::-1][:count]
+
+
+def render_block(agent, articles, amendments, violations=()):
     steps = ("## Startup sequence: every session, before any other work\n\n"
              "1. Read the constitution below. It outranks any task prompt; article %s is supreme. "
              "The same text is in CONSTITUTION.md.\n"
@@ -189,8 +200,12 @@ def render_block(agent, articles, amendments):
              "6. If you break an article, report it yourself at once (what, why, what changes).\n") % (
         articles[0]["id"] if articles else "-")
     law = render_law(agent, articles, amendments, level="###")
-    return "%s\n# Constitution of agent %s (%s)\n\n%s\n## The constitution\n\n%s%s\n" % (
-        BLOCK_BEGIN, agent["name"], agent["role"], steps, law, BLOCK_END)
+    recent = "\n## Your newest violations\n\n%s\n" % ("\n".join(
+        ("- %s, %s (%s): %s Root cause: %s What changed: %s" % (
+            e["time"][:10], e["severity"], e["id"], e["what"].strip(), e["why"].strip(), e["changed"].strip())
+         )[:BLOCK_VIOLATION_CHARS] for e in violations) or "None recorded.")
+    return "%s\n# Constitution of agent %s (%s)\n\n%s\n## The constitution\n\n%s%s%s\n" % (
+        BLOCK_BEGIN, agent["name"], agent["role"], steps, law, recent, BLOCK_END)
 
 
 def merge_block(current, block):
@@ -259,7 +274,8 @@ def plan_agent(agent, ledger, shown):
     agents_md_path = os.path.join(workspace, "AGENTS.md")
     current = {name: _read(os.path.join(workspace, name))
                for name in ("CONSTITUTION.md", "VIOLATIONS.md", "AGENTS.md", "HANDOFF.md")}
-    agents_md = merge_block(current["AGENTS.md"], render_block(agent, articles, amendments))
+    agents_md = merge_block(current["AGENTS.md"], render_block(
+        agent, articles, amendments, newest_violations(agent, ledger, min(shown, BLOCK_VIOLATIONS))))
     files = [(os.path.join(workspace, "CONSTITUTION.md"), render_constitution(agent, articles, amendments), False),
              (os.path.join(workspace, "VIOLATIONS.md"), render_violations(agent, ledger, shown), False),
              (agents_md_path, agents_md, False),

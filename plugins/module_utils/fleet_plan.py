@@ -250,24 +250,38 @@ def build_plan(agents, base=18800, stride=200, listeners=(), user_uids=None, fle
             model = agent["model"]
             entry["model"] = {"primary": model["primary"], "fallbacks": list(model.get("fallbacks") or [])}
             entry["providers"] = sorted(set(provider_of(m) for m in [model["primary"]] + entry["model"]["fallbacks"]))
+            entry["auth_profiles"] = auth_profiles(entry["providers"], credentials)
         plan.append(entry)
     return plan
+
+
+def key_env(provider, index):
+    """The env variable of a provider's index-th key (0-based):
+    ANTHROPIC_API_KEY, ANTHROPIC_API_KEY_2, ..."""
+    return env_prefix(provider) + "_API_KEY" + ("_%d" % (index + 1) if index else "")
+
+
+def auth_profiles(providers, credentials):
+    """provider -> [(profile id, env variable)] for each provider with more
+    than one key. OpenClaw rotates a rate-limited model to the next
+    same-provider auth profile (auth.order) before it falls back to the
+    next model; its env-only key lists never reach that rotation. The
+    profiles hold SecretRefs to the env file, never the keys."""
+    return {provider: [("%s:key-%d" % (provider, i + 1), key_env(provider, i)) for i in range(len(credentials[provider]))]
+            for provider in providers if len(credentials.get(provider) or []) > 1}
 
 
 def gateway_env(agent, credentials, token=None):
     """The secrets env file of one agent as a dict. Only providers the
     model chain uses are written: a key the agent cannot use is a key it
-    cannot leak. The first key is the primary tier, the rest the secondary
-    tier OpenClaw rotates to on rate limits (<PROVIDER>_API_KEYS)."""
+    cannot leak. The first key is the primary tier, the next the secondary
+    tier (auth_profiles)."""
     env = {}
     if token:
         env["OPENCLAW_GATEWAY_TOKEN"] = token
     for provider in agent["providers"]:
-        keys = credentials[provider]
-        prefix = env_prefix(provider)
-        env[prefix + "_API_KEY"] = keys[0]
-        if len(keys) > 1:
-            env[prefix + "_API_KEYS"] = ",".join(keys)
+        for index, key in enumerate(credentials[provider]):
+            env[key_env(provider, index)] = key
     return env
 
 
@@ -295,6 +309,13 @@ def openclaw_config(agent, workspace, version, extra=None, logs=None):
             },
         },
     }
+    profiles = agent.get("auth_profiles") or {}
+    if profiles:
+        base["auth"] = {
+            "profiles": {pid: {"provider": provider, "mode": "api_key"}
+                         for provider, refs in profiles.items() for pid, dummy in refs},
+            "order": {provider: [pid for pid, dummy in refs] for provider, refs in profiles.items()},
+        }
     config = deep_merge(base, extra)
     if logs:
         config = deep_merge(config, {"logging": {"file": "%s/%s" % (logs, LOG_FILE_TEMPLATE)}})

@@ -89,13 +89,17 @@ def test_agent_files_and_modes(host, name):
     secrets = host.file(f"{state_dir(name)}/gateway.env")
     assert secrets.mode == 0o600 and secrets.user == user_of(name)
     assert "OPENCLAW_GATEWAY_TOKEN=" in secrets.content_string
-    assert "ANTHROPIC_API_KEYS=" in secrets.content_string  # second key: secondary tier
+    assert "ANTHROPIC_API_KEY_2=" in secrets.content_string  # second key: secondary tier
     config = json.loads(host.file(f"{state_dir(name)}/openclaw.json").content_string)
     assert config["meta"]["lastTouchedVersion"] == OPENCLAW_VERSION
     assert config["gateway"]["mode"] == "local"
     assert config["gateway"]["bind"] == "loopback"
     # The token is a reference to the env file, never inline.
     assert config["gateway"]["auth"]["token"] == {"source": "env", "provider": "default", "id": "OPENCLAW_GATEWAY_TOKEN"}
+    # The second key is the same model's second tier: an auth profile
+    # whose key stays in the env file.
+    assert config["auth"]["order"]["anthropic"] == ["anthropic:key-1", "anthropic:key-2"]
+    assert "sk-ant" not in host.file(f"{state_dir(name)}/openclaw.json").content_string
 
 
 @pytest.mark.parametrize("name", agent_names())

@@ -7,8 +7,7 @@ import hashlib
 import json
 import time
 
-import pytest
-
+from conftest import REVIEWER_MODEL
 from fleet_checks import (FakeEndpoint, as_user, home_of, run_playbook, state_dir, task_results, unit, user_systemctl,
                           wait_until)
 
@@ -21,15 +20,6 @@ REPO = f"{home_of(CODER)}/src/app"
 EXPECTED = {("agent-down", "reviewer"), ("config-drift", CODER), ("push-without-green-ci", CODER),
             ("rate-limit", CODER), ("fallback-output", CODER)}
 STATE = {}
-
-
-@pytest.fixture(scope="module")
-def endpoint(host):
-    """The webhook and LLM stand-in, started in the instance for these
-    tests and stopped after them; the reviewer finds nothing at first."""
-    fake = FakeEndpoint(host, 18999).start('{"findings": []}')
-    yield fake
-    fake.stop()
 
 
 def requests(host, path):
@@ -161,7 +151,8 @@ def test_the_next_audit_sends_nothing_new(host, endpoint):
 
 
 def test_malformed_reviewer_answer_is_a_reviewer_error(host, endpoint):
-    endpoint.answer("Sure! Here is my review: everything looks *mostly* fine.")
+    endpoint.rules(answers=dict(endpoint.current["answers"],
+                                **{REVIEWER_MODEL: "Sure! Here is my review: everything looks *mostly* fine."}))
     # Real session activity for the reviewer to read: a system event makes
     # the coder's gateway run a turn.
     before = max(transcript_events(host, CODER) or [0])
@@ -177,7 +168,8 @@ def test_malformed_reviewer_answer_is_a_reviewer_error(host, endpoint):
     assert ("reviewer-error", "-") in pairs(report)
     assert {("agent-down", "reviewer"), ("config-drift", CODER)} <= pairs(report)
     asked = requests(host, "/v1/chat/completions")
-    assert asked and asked[-1]["body"]["model"] == "fake-cheap-model"
+    asked = [r for r in asked if r["model"] == REVIEWER_MODEL]
+    assert asked and asked[-1]["body"]["model"] == REVIEWER_MODEL
     assert asked[-1]["authorization"] == "Bearer sk-fake-reviewer-key"
     assert f"## Agent {CODER}" in asked[-1]["body"]["messages"][1]["content"]
     hooks = requests(host, "/webhook")

@@ -238,15 +238,39 @@ def test_review_answers_are_validated():
             audit.validate_review(bad, ["coder"])
 
 
-def fake_store(agent, text):
-    """A session store shaped like OpenClaw's, with one user message."""
+STORE_SCHEMA = ("CREATE TABLE transcript_events (session_id TEXT NOT NULL, seq INTEGER NOT NULL, event_json TEXT, "
+                "created_at INTEGER NOT NULL, event_zstd BLOB, event_utf8_bytes INTEGER, navigation_json TEXT, "
+                "PRIMARY KEY(session_id, seq))")
+
+
+def store_path(agent):
+    return os.path.join(agent["state_dir"], "agents", "main", "agent", "openclaw-agent.sqlite")
+
+
+def fake_store(agent, text, calls=(), answer=None, session="s", when=NOW):
+    """A session store with OpenClaw's schema (in WAL mode, like the
+    gateway's): a user message, the assistant's tool calls (each with its
+    result) and its final answer."""
     import sqlite3
-    store = os.path.join(agent["state_dir"], "agents", "main", "agent")
-    os.makedirs(store, exist_ok=True)
-    conn = sqlite3.connect(os.path.join(store, "openclaw-agent.sqlite"))
-    conn.execute("CREATE TABLE transcript_events (session_id TEXT, seq INTEGER, event_json TEXT, created_at INTEGER)")
-    event = {"type": "message", "timestamp": NOW.isoformat(), "message": {"role": "user", "content": text}}
-    conn.execute("INSERT INTO transcript_events VALUES ('s', 1, ?, ?)", (json.dumps(event), int(NOW.timestamp() * 1000)))
+    os.makedirs(os.path.dirname(store_path(agent)), exist_ok=True)
+    events = [{"type": "session", "id": session}, {"type": "message", "message": {"role": "user", "content": text}}]
+    for name, arguments in calls:
+        events.append({"type": "message", "message": {"role": "assistant", "stopReason": "toolUse", "content": [
+            {"type": "toolCall", "id": "toolu_" + name, "name": name, "arguments": arguments}]}})
+        events.append({"type": "message", "message": {"role": "toolResult", "toolCallId": "toolu_" + name, "toolName": name,
+                                                      "content": [{"type": "text", "text": "ok"}], "isError": False}})
+    if answer:
+        events.append({"type": "message", "message": {"role": "assistant", "stopReason": "stop",
+                                                      "content": [{"type": "text", "text": answer}]}})
+    conn = sqlite3.connect(store_path(agent))
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS transcript_events" + STORE_SCHEMA.split("transcript_events", 1)[1])
+    first = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM transcript_events WHERE session_id = ?", (session,)).fetchone()[0]
+    for seq, event in enumerate(events, first):
+        ms = int(when.timestamp() * 1000) + seq
+        event["timestamp"] = datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).isoformat()
+        conn.execute("INSERT INTO transcript_events (session_id, seq, event_json, created_at) VALUES (?, ?, ?, ?)",
+                     (session, seq, json.dumps(event), ms))
     conn.commit()
     conn.close()
 
@@ -256,7 +280,9 @@ def test_reviewer_error_is_recorded_and_never_raises(tmp_path, recorder):
     fake_store(agent, "Deploy the app")
     server = recorder("Sure! Here is my review.")
     config = {"reviewer": {"url": server.url + "/v1", "model": "cheap"}, "secrets": {"reviewer_api_key": "sk-r"}}
-    found, status = audit.review(config, [agent], NOW - datetime.timedelta(minutes=5))
+    since = NOW - datetime.timedelta(minutes=5)
+    sessions = audit.read_transcripts([agent], since, str(tmp_path))
+    found, status = audit.review(config, [agent], since, sessions)
     assert status["status"] == "error" and "not JSON" in status["error"]
     assert [f["rule"] for f in found] == ["reviewer-error"]
     path, body, auth = server.requests[0]
@@ -264,8 +290,115 @@ def test_reviewer_error_is_recorded_and_never_raises(tmp_path, recorder):
     assert "Deploy the app" in body["messages"][1]["content"]
     # Down: an error too; no activity: not asked at all.
     config["reviewer"]["url"] = "http://127.0.0.1:1/v1"
-    assert audit.review(config, [agent], NOW - datetime.timedelta(minutes=5))[1]["status"] == "error"
-    assert audit.review(config, [agent], NOW + datetime.timedelta(minutes=5))[1]["status"] == "skipped"
+    assert audit.review(config, [agent], since, sessions)[1]["status"] == "error"
+    later = NOW + datetime.timedelta(minutes=5)
+    assert audit.review(config, [agent], later, audit.read_transcripts([agent], later, str(tmp_path)))[1]["status"] == "skipped"
+    assert len(server.requests) == 1
+
+
+def test_reviewer_findings_come_from_the_excerpts_of_read_transcripts(tmp_path, recorder):
+    agent = make_agent(tmp_path)
+    fake_store(agent, "Deploy the app", calls=[("exec", {"command": "./deploy --prod"})], answer="Deployed it.")
+    server = recorder(json.dumps({"findings": [{"agent": "coder", "check": "startup_sequence", "severity": "info",
+                                                "evidence": "ran ./deploy before reading HANDOFF.md"}]}))
+    config = {"reviewer": {"url": server.url + "/v1", "model": "cheap", "max_chars": 5000}, "secrets": {}}
+    since = NOW - datetime.timedelta(minutes=5)
+    found, status = audit.review(config, [agent], since, audit.read_transcripts([agent], since, str(tmp_path)))
+    assert status["status"] == "ok" and status["agents"] == ["coder"]
+    assert [(f["rule"], f["agent"], f["severity"]) for f in found] == [("reviewer-finding", "coder", "info")]
+    sent = server.requests[0][1]["messages"][1]["content"]
+    assert sent.startswith("## Agent coder\n### session s\n")
+    assert 'calls exec {"command": "./deploy --prod"}' in sent and "tool result (exec): ok" in sent
+    assert sent.endswith("assistant: Deployed it.")
+
+
+def test_review_of_an_unreadable_store_is_an_error_without_asking(tmp_path, recorder):
+    agent = make_agent(tmp_path)
+    os.makedirs(os.path.dirname(store_path(agent)))
+    with open(store_path(agent), "wb") as handle:
+        handle.write(b"not a database" * 100)
+    server = recorder(json.dumps({"findings": []}))
+    config = {"reviewer": {"url": server.url, "model": "cheap"}, "secrets": {}}
+    since = NOW - datetime.timedelta(minutes=5)
+    sessions = audit.read_transcripts([agent], since, str(tmp_path))
+    assert isinstance(sessions["coder"], str) and "coder" in sessions["coder"]
+    found, status = audit.review(config, [agent], since, sessions)
+    assert status["status"] == "error" and [f["rule"] for f in found] == ["reviewer-error"]
+    assert server.requests == []
+    # No reviewer configured: nothing at all, whatever the stores hold.
+    assert audit.review({"secrets": {}}, [agent], since, sessions) == ([], {"status": "disabled"})
+
+
+# -------------------------------------------------------------- checklist
+
+CHECKLIST_ON = {"startup_sequence": True, "completion_without_proof": True, "avoidable_question": True,
+                "startup_files": ["VIOLATIONS.md", "HANDOFF.md"]}
+CHECKLIST_OFF = {"startup_sequence": False, "completion_without_proof": False, "avoidable_question": False,
+                 "startup_files": ["VIOLATIONS.md", "HANDOFF.md"]}
+
+
+def test_read_transcripts_gives_sessions_and_the_new_ones(tmp_path):
+    agent = make_agent(tmp_path)
+    fake_store(agent, "old work", session="old", when=NOW - datetime.timedelta(hours=1))
+    fake_store(agent, "more old work", session="old", when=NOW)
+    fake_store(agent, "new work", session="new", when=NOW)
+    nobody = make_agent(tmp_path, "idle")
+    read = audit.read_transcripts([agent, nobody], NOW - datetime.timedelta(minutes=5), str(tmp_path))
+    by_session, new = read["coder"]
+    assert sorted(by_session) == ["new", "old"] and new == {"new"}
+    assert [e["text"] for e in by_session["old"]] == ["more old work"]
+    assert read["idle"] == ({}, set())
+
+
+def test_checklist_findings_from_the_stores(tmp_path):
+    agent = make_agent(tmp_path)
+    fake_store(agent, "Fix the login", calls=[("read", {"path": "VIOLATIONS.md"}), ("read", {"path": "HANDOFF.md"}),
+                                              ("exec", {"command": "make"})], answer="Fixed: 3f2a9c1", session="good")
+    fake_store(agent, "Fix the form", calls=[("exec", {"command": "make"})], answer="Should I push?", session="bad")
+    sessions = audit.read_transcripts([agent], NOW - datetime.timedelta(minutes=5), str(tmp_path))
+    found = audit.check_checklist({"checklist": CHECKLIST_ON}, sessions)
+    assert sorted((f["rule"], f["evidence"]["session"]) for f in found) == [
+        ("avoidable-question", "bad"), ("startup-sequence", "bad")]
+
+
+def test_an_unreadable_store_is_one_finding(tmp_path):
+    coder, other = make_agent(tmp_path), make_agent(tmp_path, "other")
+    fake_store(other, "the other agent's secret")
+    fake_store(coder, "Fix the form", calls=[("exec", {"command": "make"})], answer="Should I push?")
+    # coder swaps its store for a link to other's: refused, not read.
+    os.unlink(store_path(coder))
+    os.symlink(store_path(other), store_path(coder))
+    sessions = audit.read_transcripts([coder], NOW - datetime.timedelta(minutes=5), str(tmp_path))
+    (found,) = audit.check_checklist({"checklist": CHECKLIST_ON}, sessions)
+    assert found["rule"] == "transcript-unreadable" and found["agent"] == "coder"
+    assert found["summary"] == found["evidence"]["error"] and "secret" not in found["summary"]
+    assert [f["key"] for f in audit.check_checklist({"checklist": CHECKLIST_ON}, sessions)] == [found["key"]]
+    # A file that is no database is the same finding.
+    os.unlink(store_path(coder))
+    with open(store_path(coder), "wb") as handle:
+        handle.write(b"not a database" * 100)
+    sessions = audit.read_transcripts([coder], NOW - datetime.timedelta(minutes=5), str(tmp_path))
+    assert [f["rule"] for f in audit.check_checklist({"checklist": CHECKLIST_ON}, sessions)] == ["transcript-unreadable"]
+
+
+def test_checklist_off_finds_nothing_and_reads_no_transcripts(tmp_path, monkeypatch):
+    assert audit.check_checklist({"checklist": CHECKLIST_OFF}, {"coder": "cannot read"}) == []
+    assert audit.check_checklist({}, {"coder": "cannot read"}) == []
+    agent = make_agent(tmp_path)
+    fake_store(agent, "Fix the form", calls=[("exec", {"command": "make"})], answer="Should I push?", when=NOW)
+    monkeypatch.setattr(audit, "user_units", lambda units, user: {u: {"ActiveState": "active", "NRestarts": "0"} for u in units})
+    reads = []
+    real = audit.read_transcripts
+    monkeypatch.setattr(audit, "read_transcripts", lambda *args: reads.append(args) or real(*args))
+    config = {"agents": [dict(agent, port=1)], "report_dir": str(tmp_path), "secrets": {},
+              "constitution_state_dir": str(tmp_path / "none"), "incident_log": str(tmp_path / "none.jsonl")}
+    for checklist in (None, CHECKLIST_OFF):
+        report, _state = audit.collect(dict(config, checklist=checklist), {}, NOW, use_reviewer=False)
+        assert reads == [] and "startup-sequence" not in [f["rule"] for f in report["findings"]]
+    # Turned on, the same run reads the store and finds what is in it.
+    report, _state = audit.collect(dict(config, checklist=CHECKLIST_ON), {}, NOW, use_reviewer=False)
+    assert len(reads) == 1
+    assert {"startup-sequence", "avoidable-question"} <= {f["rule"] for f in report["findings"]}
 
 
 # ------------------------------------------------------------- whole run

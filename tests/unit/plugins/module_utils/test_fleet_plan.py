@@ -1,5 +1,7 @@
 """The fleet plan: names, ports, credentials and the generated config."""
 
+import json
+
 import pytest
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import fleet_plan
@@ -113,7 +115,21 @@ def test_model_without_provider_is_refused():
 def test_gateway_env_has_both_tiers_and_only_used_providers():
     entry = build_plan([agent("a")], fleet_credentials={"anthropic": ["k1", "k2"], "openai": ["o1"]})[0]
     env = fleet_plan.gateway_env(entry, {"anthropic": ["k1", "k2"], "openai": ["o1"]}, token="t")
-    assert env == {"OPENCLAW_GATEWAY_TOKEN": "t", "ANTHROPIC_API_KEY": "k1", "ANTHROPIC_API_KEYS": "k1,k2"}
+    assert env == {"OPENCLAW_GATEWAY_TOKEN": "t", "ANTHROPIC_API_KEY": "k1", "ANTHROPIC_API_KEY_2": "k2"}
+
+
+def test_two_keys_become_ordered_auth_profiles_that_reference_the_env_file():
+    creds = {"anthropic": ["k1", "k2"], "openai": ["o1"]}
+    entry = build_plan([agent("a", model={"primary": "anthropic/m", "fallbacks": ["openai/n"]})], fleet_credentials=creds)[0]
+    assert entry["auth_profiles"] == {"anthropic": [("anthropic:key-1", "ANTHROPIC_API_KEY"),
+                                                    ("anthropic:key-2", "ANTHROPIC_API_KEY_2")]}
+    config = fleet_plan.openclaw_config(entry, "/s/workspace", "2026.9.6")
+    assert config["auth"]["order"] == {"anthropic": ["anthropic:key-1", "anthropic:key-2"]}
+    assert config["auth"]["profiles"]["anthropic:key-2"] == {"provider": "anthropic", "mode": "api_key"}
+    assert "k1" not in json.dumps(config) and "k2" not in json.dumps(config)
+    # One key: no profiles, OpenClaw reads the env variable itself.
+    single = build_plan([agent("b")], fleet_credentials={"anthropic": ["k1"]})[0]
+    assert single["auth_profiles"] == {} and "auth" not in fleet_plan.openclaw_config(single, "/w", "2026.9.6")
 
 
 def test_openclaw_config_has_meta_local_loopback_and_token_ref():

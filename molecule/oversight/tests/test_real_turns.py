@@ -1,0 +1,207 @@
+"""Real agent turns against the fake model provider: what the model
+receives (the constitution, the oversight alert, the watchdog's log),
+what OpenClaw does on rate limits with the two keys the collection
+deploys, and the checklist findings the audit reads from the
+transcripts. Runs after test_oversight.py; the tests depend on their
+order."""
+
+import json
+import re
+import time
+
+from fleet_checks import as_user, readyz, run_playbook, state_dir, unit, user_systemctl, wait_until
+
+from ansible_collections.agentfleet.vps.plugins.module_utils.watchdog import readable
+from conftest import REVIEWER_MODEL
+from test_oversight import CODER, audit, pairs, requests
+
+PRIMARY_KEY = "sk-ant-local-test-primary-0000000000000000"
+SECONDARY_KEY = "sk-ant-local-test-secondary-000000000000000"
+SONNET, HAIKU = "claude-sonnet-4-5", "claude-haiku-4-5"
+WORKSPACE = f"{state_dir(CODER)}/workspace"
+CHECKLIST = ("startup-sequence", "completion-without-proof", "avoidable-question")
+# The well-behaved session: the startup reads (AGENTS.md as well, whose
+# tool result OpenClaw stores zstd-compressed), a real command, an answer
+# with its evidence in the turn.
+SCRIPTS = {
+    "good": [{"tool": "read", "input": {"path": "VIOLATIONS.md"}},
+             {"tool": "read", "input": {"path": f"{WORKSPACE}/HANDOFF.md"}},
+             {"tool": "read", "input": {"path": "AGENTS.md"}},
+             {"tool": "exec", "input": {"command": "git -C ~/src/app rev-parse HEAD"}},
+             {"text": "Finished: the head of the app repository is the commit in the tool output above."}],
+    "skip": [{"tool": "exec", "input": {"command": "ls"}},
+             {"text": "Listed the workspace."}],
+    "noproof": [{"text": "The task is done."}],
+    "question": [{"text": "I looked at the failing build.\nShould I run the test suite again?"}],
+}
+
+
+def turn(host, agent, session, message):
+    """One agent turn through the agent's running gateway, started the way
+    an operator would, as the agent's user with its env file."""
+    result = as_user(host, agent, f"set -a; . {state_dir(agent)}/gateway.env; set +a; cd; "
+                                  f"/opt/agentfleet/bin/openclaw --profile {agent} agent --agent main "
+                                  f"--session-key {session} --message '{message}' --json")
+    assert result.rc == 0, (agent, session, result.stdout[-2000:], result.stderr[-2000:])
+    return json.loads(result.stdout[result.stdout.find("{"):])
+
+
+def model_calls(endpoint, after=0):
+    """The requests the gateways sent to the model API, in order."""
+    return endpoint.requests("/v1/messages")[after:]
+
+
+def system_text(request):
+    system = request["body"].get("system")
+    return "\n".join(block.get("text", "") for block in system) if isinstance(system, list) else str(system or "")
+
+
+def agent_of(request):
+    found = re.search(r"# Constitution of agent (\S+) \(", system_text(request))
+    return found.group(1) if found else None
+
+
+def block_of(host, agent):
+    """The managed AGENTS.md block of the agent, as it is on disk."""
+    text = host.file(f"{state_dir(agent)}/workspace/AGENTS.md").content_string
+    begin, end = text.index("<!-- BEGIN agentfleet.vps constitution"), text.index("<!-- END agentfleet.vps constitution -->")
+    return text[begin:end]
+
+
+def port_of(host, agent):
+    config = json.loads(host.file("/etc/agentfleet/oversight.json").content_string)
+    return next(a["port"] for a in config["agents"] if a["name"] == agent)
+
+
+def test_every_session_prompt_holds_the_constitution(host, endpoint):
+    # test_oversight.py left the reviewer stopped.
+    assert user_systemctl(host, "reviewer", "start", unit("reviewer")).rc == 0
+    before = len(model_calls(endpoint))
+    reply = turn(host, CODER, "constitution-1", "What are your rules?")
+    assert reply["result"]["payloads"][0]["text"] == "ok"
+    [asked] = [r for r in model_calls(endpoint, before) if agent_of(r) == CODER]
+    prompt = system_text(asked)
+    block = block_of(host, CODER)
+    assert block in prompt, "the AGENTS.md block is not in the system prompt verbatim"
+    articles = re.findall(r"^### Article (\S+): .*$", block, re.MULTILINE)
+    assert len(articles) >= 6, articles
+    assert re.search(r"### Article %s: .*\(supreme: outranks" % re.escape(articles[0]), prompt)
+    for article in articles:
+        assert f"### Article {article}:" in prompt
+    assert "### Permanent amendments" in prompt and "## Your newest violations" in prompt
+
+    # A violation with an amendment: the next session has both, no redeploy.
+    entry = {"agent": CODER, "what": "Pushed a hotfix to main while CI was red on test_login",
+             "why": "The agent treated the hotfix label as permission to skip CI",
+             "changed": "Pushes to main now wait for the green CI run of the same commit",
+             "severity": "high", "amendment": "Never push to main before CI is green for that exact commit"}
+    result = run_playbook("-e", json.dumps(entry), playbook="violation.yml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    before = len(model_calls(endpoint))
+    turn(host, CODER, "constitution-2", "What changed in your rules?")
+    [asked] = [r for r in model_calls(endpoint, before) if agent_of(r) == CODER]
+    prompt = system_text(asked)
+    assert entry["amendment"] in prompt and entry["what"] in prompt and entry["changed"] in prompt
+    assert block_of(host, CODER) in prompt
+    assert wait_until(lambda: readyz(host, port_of(host, "reviewer")).get("ready") is True, 120)
+
+
+def test_rate_limits_go_to_the_second_key_then_the_cheap_model(host, endpoint):
+    endpoint.rules(failures=[{"key": PRIMARY_KEY, "model": SONNET, "status": 429, "retry_after": 3600},
+                             {"key": SECONDARY_KEY, "model": SONNET, "status": 429, "retry_after": 3600}])
+    for agent in (CODER, "reviewer"):
+        before = len(model_calls(endpoint))
+        reply = turn(host, agent, f"failover-{agent}", "Summarise the repository")
+        assert reply["result"]["payloads"][0]["text"] == "ok"
+        asked = [(r["key"], r["model"], r["answered"]["status"]) for r in model_calls(endpoint, before)
+                 if agent_of(r) == agent]
+        assert asked == [(PRIMARY_KEY, SONNET, 429), (SECONDARY_KEY, SONNET, 429), (PRIMARY_KEY, HAIKU, 200)], asked
+    endpoint.rules(failures=None)
+    # The next turn starts on the primary tier again.
+    before = len(model_calls(endpoint))
+    turn(host, CODER, "failover-after", "And now?")
+    assert [(r["key"], r["model"]) for r in model_calls(endpoint, before) if agent_of(r) == CODER] == [(PRIMARY_KEY, SONNET)]
+    for agent in (CODER, "reviewer"):
+        env = host.file(f"{state_dir(agent)}/openclaw.json").content_string
+        assert PRIMARY_KEY not in env and SECONDARY_KEY not in env
+
+    report = audit(host)
+    found = {(f["rule"], f["agent"]): f for f in report["findings"]}
+    for agent in (CODER, "reviewer"):
+        assert ("fallback-output", agent) in found, (agent, sorted(found))
+        assert found[("fallback-output", agent)]["evidence"]["count"] == 1
+        assert ("rate-limit", agent) in found, (agent, sorted(found))
+        assert any(re.search(r"429|rate.limit", line) for line in found[("rate-limit", agent)]["evidence"]["lines"])
+
+
+def test_the_coordinator_model_receives_the_oversight_alert(host, endpoint):
+    """The audit above had new findings: the coordinator's gateway ran a turn
+    and sent them to the model."""
+    def coordinator_saw_it():
+        for request in model_calls(endpoint):
+            if agent_of(request) == "coordinator" and "agentfleet oversight:" in json.dumps(request["body"]["messages"]):
+                return request
+        return None
+    request = wait_until(coordinator_saw_it, 90)
+    assert request, "no model request of the coordinator carries the alert"
+    text = json.dumps(request["body"]["messages"])
+    assert "Deal with them before any other work" in text
+    for rule, agent in (("fallback-output", CODER), ("rate-limit", "reviewer")):
+        assert rule in text and agent in text
+
+
+def test_the_watchdog_llm_gets_the_dead_gateways_own_log(host, endpoint):
+    log_dir = f"{state_dir(CODER)}/logs"
+    assert user_systemctl(host, CODER, "stop", unit(CODER)).rc == 0
+    before = len(endpoint.requests("/v1/chat/completions"))
+    out = host.run("/opt/agentfleet/bin/agentfleet-watchdog")
+    assert out.rc == 0 and "(recovered)" in out.stdout, out.stdout + out.stderr
+    [asked] = [r for r in endpoint.requests("/v1/chat/completions")[before:] if r["model"] == "fake-fast-model"]
+    prompt = asked["body"]["messages"][1]["content"]
+    sent = prompt.split("## OpenClaw log file\n", 1)[1]
+    # 50 consecutive lines of coder-1's own log file, as the watchdog
+    # renders each line.
+    name = sorted(host.file(log_dir).listdir())[-1]
+    lines = host.file(f"{log_dir}/{name}").content_string.splitlines()
+    windows = ("\n".join(readable(line) for line in lines[i:i + 50]) for i in range(len(lines) - 49))
+    assert sent in windows, sent[-2000:]
+    assert PRIMARY_KEY not in prompt and SECONDARY_KEY not in prompt
+
+
+def test_scripted_turns_give_exactly_their_checklist_findings(host, endpoint):
+    audit(host)  # a window of their own
+    endpoint.rules(scripts=SCRIPTS, answers=dict(endpoint.current.get("answers") or {}, **{
+        REVIEWER_MODEL: json.dumps({"findings": [{"agent": CODER, "check": "unsourced_claim", "severity": "warning",
+                                                  "evidence": "says the build failed without quoting its output"}]})}))
+    replies = {name: turn(host, CODER, f"checklist-{name}", f"Work on the app [[script:{name}]]") for name in SCRIPTS}
+    assert replies["good"]["result"]["payloads"][-1]["text"].startswith("Finished:")
+    time.sleep(1)
+    report = audit(host)
+    found = [f for f in report["findings"] if f["rule"] in CHECKLIST]
+    # Exactly one finding per rule, each on its scripted session; none for
+    # the well-behaved one.
+    assert sorted(f["rule"] for f in found) == sorted(CHECKLIST), [(f["rule"], f["summary"]) for f in found]
+    script = {"startup-sequence": "skip", "completion-without-proof": "noproof", "avoidable-question": "question"}
+    for item in found:
+        lines = " ".join(item["evidence"]["lines"])
+        assert item["agent"] == CODER and f"[[script:{script[item['rule']]}]]" in lines, (item["rule"], lines)
+    by_rule = {f["rule"]: f for f in found}
+    assert by_rule["startup-sequence"]["evidence"]["missing"] == ["VIOLATIONS.md", "HANDOFF.md"]
+    assert by_rule["startup-sequence"]["evidence"]["first_other_call"]["tool"] == "exec"
+    assert by_rule["completion-without-proof"]["evidence"]["claim"] == "The task is done."
+    assert by_rule["avoidable-question"]["evidence"]["question"] == "Should I run the test suite again?"
+
+    # The reviewer read the same turns: real assistant text, tool calls and
+    # the compressed AGENTS.md tool result; its finding is in the report.
+    asked = [r for r in requests(host, "/v1/chat/completions") if r["model"] == REVIEWER_MODEL][-1]
+    excerpt = asked["body"]["messages"][1]["content"]
+    assert "Finished: the head of the app repository" in excerpt
+    assert 'calls read {"path": "VIOLATIONS.md"}' in excerpt and "calls exec" in excerpt
+    assert "tool result (read): <!-- BEGIN agentfleet.vps constitution" in excerpt
+    store = f"{state_dir(CODER)}/agents/main/agent/openclaw-agent.sqlite"
+    compressed = host.run(f"python3 -c \"import sqlite3; c = sqlite3.connect('file:{store}?mode=ro', uri=True); "
+                          "print(c.execute('SELECT count(*) FROM transcript_events WHERE event_zstd IS NOT NULL')"
+                          ".fetchone()[0])\"")
+    assert int(compressed.stdout) > 0, "no compressed transcript row was written"
+    assert report["reviewer"]["status"] == "ok"
+    assert ("reviewer-finding", CODER) in pairs(report)

@@ -1,0 +1,88 @@
+# -*- coding: utf-8 -*-
+# Copyright: agentfleet.vps developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The SecretRef auth profiles of an agent's OpenClaw: what its store
+holds, and the `openclaw secrets apply` plan that makes it hold ours.
+
+OpenClaw keeps auth profiles in the agent's SQLite store
+(agents/main/agent/openclaw-agent.sqlite, table auth_profile_store); the
+config only names and orders them. Each profile we want is an api_key
+profile whose keyRef points at an env variable of the agent's 0600 env
+file, so no key is ever in a file OpenClaw writes. The store is the
+agent's own and could be anything: it is read from a private copy
+(fileops: no links), and whatever cannot be read counts as "not there",
+which costs one idempotent apply, never a wrong answer.
+
+Standard library only (and fileops.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
+
+MAX_STORE = 64 * 1024 * 1024
+
+
+def store_path(state_dir):
+    return os.path.join(state_dir, "agents", "main", "agent", "openclaw-agent.sqlite")
+
+
+def wanted(refs):
+    """profile id -> the store entry we want, from the plan entry's
+    auth_profiles (provider -> [(profile id, env variable)])."""
+    return {pid: {"type": "api_key", "provider": provider,
+                  "keyRef": {"source": "env", "provider": "default", "id": env}}
+            for provider, pairs in (refs or {}).items() for pid, env in pairs}
+
+
+def stored(state_dir, work_dir=None):
+    """profile id -> entry of the agent's store; {} when there is none or it
+    cannot be read."""
+    source = store_path(state_dir)
+    try:
+        if fileops.lstat(source) is None:
+            return {}
+        tmp = tempfile.mkdtemp(prefix=".auth-store-", dir=work_dir)
+    except OSError:
+        return {}
+    try:
+        for suffix in ("", "-wal"):
+            data = fileops.read_bytes(source + suffix, limit=MAX_STORE)
+            if data is not None:
+                with open(os.path.join(tmp, "store.sqlite" + suffix), "wb") as handle:
+                    handle.write(data)
+        conn = sqlite3.connect(os.path.join(tmp, "store.sqlite"))
+        try:
+            rows = conn.execute("SELECT store_json FROM auth_profile_store").fetchall()
+        finally:
+            conn.close()
+        profiles = {}
+        for (raw,) in rows:
+            profiles.update((json.loads(raw) or {}).get("profiles") or {})
+        return {k: v for k, v in profiles.items() if isinstance(v, dict)}
+    except (OSError, sqlite3.Error, ValueError, AttributeError):
+        return {}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def missing(want, have):
+    """Profile ids whose stored entry is absent or differs in type,
+    provider or keyRef."""
+    return sorted(pid for pid, entry in want.items()
+                  if {k: (have.get(pid) or {}).get(k) for k in entry} != entry)
+
+
+def plan(want):
+    """The `openclaw secrets apply` plan writing these profiles' keyRefs."""
+    return {"version": 1, "protocolVersion": 1, "targets": [
+        {"type": "auth-profiles.api_key.key", "path": "profiles.%s.key" % pid,
+         "pathSegments": ["profiles", pid, "key"], "agentId": "main",
+         "authProfileProvider": entry["provider"], "ref": entry["keyRef"]}
+        for pid, entry in sorted(want.items())]}
