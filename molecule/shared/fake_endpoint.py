@@ -103,7 +103,8 @@ def anthropic_events(step, model, usage):
         stop, content = "end_turn", [{"type": "text", "text": step["text"]}]
     message = {"id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": [],
                "stop_reason": None, "stop_sequence": None,
-               "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 0}}
+               "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 0, "cache_creation_input_tokens": 0,
+                         "cache_read_input_tokens": 0}}
     events = [("message_start", {"type": "message_start", "message": message}),
               ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}),
               ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}),
@@ -118,7 +119,8 @@ def anthropic_events(step, model, usage):
 def chat_events(step, model, usage):
     """OpenAI chat completions: (whole answer, SSE chunks)."""
     tokens = {"prompt_tokens": usage["input_tokens"], "completion_tokens": usage["output_tokens"],
-              "total_tokens": usage["input_tokens"] + usage["output_tokens"]}
+              "total_tokens": usage["input_tokens"] + usage["output_tokens"],
+              "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}}
     if "tool" in step:
         call = {"index": 0, "id": "call_%d" % time.monotonic_ns(), "type": "function",
                 "function": {"name": step["tool"], "arguments": json.dumps(step.get("input") or {})}}
@@ -138,7 +140,8 @@ def chat_events(step, model, usage):
 def responses_events(step, model, usage):
     """OpenAI responses: (whole response, SSE events)."""
     tokens = {"input_tokens": usage["input_tokens"], "output_tokens": usage["output_tokens"],
-              "total_tokens": usage["input_tokens"] + usage["output_tokens"]}
+              "total_tokens": usage["input_tokens"] + usage["output_tokens"],
+              "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}
     if "tool" in step:
         item = {"type": "function_call", "id": "fc_fake", "call_id": "call_%d" % time.monotonic_ns(),
                 "name": step["tool"], "arguments": json.dumps(step.get("input") or {}), "status": "completed"}

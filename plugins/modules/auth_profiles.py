@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: auth_profiles
 short_description: Put each agent's model keys into OpenClaw's auth profile store as references to its env file
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - OpenClaw rotates a rate-limited model to the next auth profile of the same provider
     (C(auth.order.<provider>)) before it falls back to the next model; keys that only live in

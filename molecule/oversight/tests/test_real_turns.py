@@ -19,6 +19,7 @@ PRIMARY_KEY = "sk-ant-local-test-primary-0000000000000000"
 SECONDARY_KEY = "sk-ant-local-test-secondary-000000000000000"
 SONNET, HAIKU = "claude-sonnet-4-5", "claude-haiku-4-5"
 WORKSPACE = f"{state_dir(CODER)}/workspace"
+MODEL_PATHS = ("/v1/messages", "/v1/chat/completions", "/v1/responses")
 CHECKLIST = ("startup-sequence", "completion-without-proof", "avoidable-question")
 # The well-behaved session: the startup reads (AGENTS.md as well, whose
 # tool result OpenClaw stores zstd-compressed), a real command, an answer
@@ -47,13 +48,24 @@ def turn(host, agent, session, message):
 
 
 def model_calls(endpoint, after=0):
-    """The requests the gateways sent to the model API, in order."""
-    return endpoint.requests("/v1/messages")[after:]
+    """The requests the gateways sent to a model API, in order (the
+    reviewer's and the watchdog's carry no constitution)."""
+    return [r for r in endpoint.requests() if r["path"] in MODEL_PATHS and agent_of(r)][after:]
+
+
+def text_of(content):
+    if isinstance(content, list):
+        return "\n".join(text_of(part.get("text", "")) if isinstance(part, dict) else str(part) for part in content)
+    return str(content or "")
 
 
 def system_text(request):
-    system = request["body"].get("system")
-    return "\n".join(block.get("text", "") for block in system) if isinstance(system, list) else str(system or "")
+    """The system prompt, wherever the request's API puts it."""
+    body = request["body"] if isinstance(request["body"], dict) else {}
+    parts = [body.get("system"), body.get("instructions")]
+    parts += [m.get("content") for m in body.get("messages") or body.get("input") or []
+              if isinstance(m, dict) and m.get("role") in ("system", "developer")]
+    return "\n".join(text_of(part) for part in parts)
 
 
 def agent_of(request):
@@ -139,15 +151,35 @@ def test_the_coordinator_model_receives_the_oversight_alert(host, endpoint):
     and sent them to the model."""
     def coordinator_saw_it():
         for request in model_calls(endpoint):
-            if agent_of(request) == "coordinator" and "agentfleet oversight:" in json.dumps(request["body"]["messages"]):
+            if agent_of(request) == "coordinator" and "agentfleet oversight:" in json.dumps(request["body"]):
                 return request
         return None
     request = wait_until(coordinator_saw_it, 90)
     assert request, "no model request of the coordinator carries the alert"
-    text = json.dumps(request["body"]["messages"])
+    text = json.dumps(request["body"])
     assert "Deal with them before any other work" in text
     for rule, agent in (("fallback-output", CODER), ("rate-limit", "reviewer")):
         assert rule in text and agent in text
+
+
+def test_the_coordinator_speaks_chat_completions_then_responses(host, endpoint):
+    """Its primary model is behind an OpenAI chat completions provider, its
+    fallback behind an OpenAI responses one: both streamed to a real
+    gateway, which answers from the fallback when the primary is limited."""
+    endpoint.rules(failures=[{"model": "coordinator-large", "status": 429, "retry_after": 3600}])
+    before = len(model_calls(endpoint))
+    reply = turn(host, "coordinator", "apis-1", "Status?")
+    asked = [(r["path"], r["model"], r["key"], r["stream"], r["answered"]["status"])
+             for r in model_calls(endpoint, before) if agent_of(r) == "coordinator"]
+    assert asked == [("/v1/chat/completions", "coordinator-large", "sk-fake-chat-completions-key", True, 429),
+                     ("/v1/responses", "coordinator-small", "sk-fake-responses-key", True, 200)], asked
+    assert reply["result"]["payloads"][0]["text"] == "ok"
+    endpoint.rules(failures=None)
+    before = len(model_calls(endpoint))
+    reply = turn(host, "coordinator", "apis-2", "Status now?")
+    assert [(r["path"], r["answered"]["status"]) for r in model_calls(endpoint, before)
+            if agent_of(r) == "coordinator"] == [("/v1/chat/completions", 200)]
+    assert reply["result"]["payloads"][0]["text"] == "ok"
 
 
 def test_the_watchdog_llm_gets_the_dead_gateways_own_log(host, endpoint):
