@@ -126,14 +126,13 @@ def user_units(units, user):
 def read_transcripts(agents, since, work_dir):
     """name -> (session -> messages since `since`, sessions begun since),
     or name -> error text for a store that could not be read."""
-    result = {}
+    result, since_ms = {}, since.timestamp() * 1000
     for agent in agents:
         try:
-            rows, starts = transcripts.read_rows(agent["state_dir"], since.timestamp() * 1000, work_dir)
+            rows, starts = transcripts.read_rows(agent["state_dir"], since_ms, work_dir)
         except (OSError, sqlite3.Error, ValueError) as exc:
             result[agent["name"]] = "cannot read the session transcripts of %s: %s" % (agent["name"], exc)
             continue
-        since_ms = since.timestamp() * 1000
         result[agent["name"]] = (transcripts.sessions(rows), {s for s, t in starts.items() if t >= since_ms})
     return result
 

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
-import tempfile
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
 
@@ -44,32 +42,15 @@ def wanted(refs):
 def stored(state_dir, work_dir=None):
     """profile id -> entry of the agent's store; {} when there is none or it
     cannot be read."""
-    source = store_path(state_dir)
     try:
-        if fileops.lstat(source) is None:
-            return {}
-        tmp = tempfile.mkdtemp(prefix=".auth-store-", dir=work_dir)
-    except OSError:
-        return {}
-    try:
-        for suffix in ("", "-wal"):
-            data = fileops.read_bytes(source + suffix, limit=MAX_STORE)
-            if data is not None:
-                with open(os.path.join(tmp, "store.sqlite" + suffix), "wb") as handle:
-                    handle.write(data)
-        conn = sqlite3.connect(os.path.join(tmp, "store.sqlite"))
-        try:
-            rows = conn.execute("SELECT store_json FROM auth_profile_store").fetchall()
-        finally:
-            conn.close()
+        with fileops.sqlite_copy(store_path(state_dir), MAX_STORE, work_dir) as conn:
+            rows = conn.execute("SELECT store_json FROM auth_profile_store").fetchall() if conn else []
         profiles = {}
         for (raw,) in rows:
             profiles.update((json.loads(raw) or {}).get("profiles") or {})
         return {k: v for k, v in profiles.items() if isinstance(v, dict)}
     except (OSError, sqlite3.Error, ValueError, AttributeError):
         return {}
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def missing(want, have):

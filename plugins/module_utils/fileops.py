@@ -23,7 +23,9 @@ import os
 import re
 import secrets
 import shutil
+import sqlite3
 import stat
+import tempfile
 import time
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -366,3 +368,29 @@ def lock(path, mode=0o600, timeout=None):
         yield fd
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def sqlite_copy(path, limit, work_dir=None):
+    """A connection to a private copy of the SQLite database at path and its
+    WAL (each read without following a link, at most limit bytes), or None
+    when there is no database. Reading a copy needs no write access to the
+    agent's directory and never touches its locks; the copy is removed
+    after the block."""
+    if lstat(path) is None:
+        yield None
+        return
+    tmp = tempfile.mkdtemp(prefix=".sqlite-copy-", dir=work_dir)
+    try:
+        for suffix in ("", "-wal"):
+            data = read_bytes(path + suffix, limit=limit)
+            if data is not None:
+                with open(os.path.join(tmp, "store.sqlite" + suffix), "wb") as handle:
+                    handle.write(data)
+        conn = sqlite3.connect(os.path.join(tmp, "store.sqlite"))
+        try:
+            yield conn
+        finally:
+            conn.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import sqlite3
-import tempfile
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, zstd
 
@@ -47,29 +44,16 @@ def read_rows(state_dir, since_ms, work_dir=None):
     sessions in the store). The store is in WAL mode: the database and its WAL are
     copied into work_dir and read there, so a read-only view of the home
     directory is enough (the audit's sandbox has no writable /tmp)."""
-    source = store_path(state_dir)
-    if fileops.lstat(source) is None:
-        return [], {}
-    tmp = tempfile.mkdtemp(prefix=".transcripts-", dir=work_dir)
-    try:
-        for suffix in ("", "-wal"):
-            data = fileops.read_bytes(source + suffix, limit=MAX_STORE)
-            if data is not None:
-                with open(os.path.join(tmp, "store.sqlite" + suffix), "wb") as handle:
-                    handle.write(data)
-        conn = sqlite3.connect(os.path.join(tmp, "store.sqlite"))
-        try:
-            columns = _columns(conn)
-            session = next((c for c in ("session_id", "session_key", "transcript_id") if c in columns), "NULL")
-            packed = "event_zstd" if "event_zstd" in columns else "NULL"
-            rows = conn.execute("SELECT %s, created_at, event_json, %s FROM transcript_events WHERE created_at >= ? "
-                                "ORDER BY created_at, rowid" % (session, packed), (int(since_ms),)).fetchall()
-            starts = dict(conn.execute("SELECT %s, MIN(created_at) FROM transcript_events GROUP BY %s" % (
-                session, session)).fetchall()) if session != "NULL" else {}
-        finally:
-            conn.close()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with fileops.sqlite_copy(store_path(state_dir), MAX_STORE, work_dir) as conn:
+        if conn is None:
+            return [], {}
+        columns = _columns(conn)
+        session = next((c for c in ("session_id", "session_key", "transcript_id") if c in columns), "NULL")
+        packed = "event_zstd" if "event_zstd" in columns else "NULL"
+        rows = conn.execute("SELECT %s, created_at, event_json, %s FROM transcript_events WHERE created_at >= ? "
+                            "ORDER BY created_at, rowid" % (session, packed), (int(since_ms),)).fetchall()
+        starts = dict(conn.execute("SELECT %s, MIN(created_at) FROM transcript_events GROUP BY %s" % (
+            session, session)).fetchall()) if session != "NULL" else {}
     result = []
     for session_id, created, raw, compressed in rows:
         try:

@@ -124,7 +124,7 @@ def last_json(text):
         return {}
 
 
-def apply(module, agent, want, work):
+def apply(module, agent, want, work, env):
     """Run secrets apply as the agent on a copy of its config; the failure
     in OpenClaw's own words, or None."""
     user = pwd.getpwnam(agent["user"])
@@ -142,16 +142,14 @@ def apply(module, agent, want, work):
     for path in (config, scratch):
         os.chown(path, user.pw_uid, user.pw_gid)
     os.chmod(work, 0o711)
-    env = dict(read_env(os.path.join(agent["state_dir"], "gateway.env")), HOME=user.pw_dir,
-               OPENCLAW_STATE_DIR=agent["state_dir"], OPENCLAW_CONFIG_PATH=config)
+    env = dict(env, OPENCLAW_STATE_DIR=agent["state_dir"], OPENCLAW_CONFIG_PATH=config)
     rc, out, err = as_agent(module, agent, ["secrets", "apply", "--from", plan_file, "--json"], env)
     if rc != 0:
         return "agent %s: openclaw secrets apply exited %d: %s" % (agent["name"], rc, (err or out).strip()[-800:])
     return None
 
 
-def reload(module, agent):
-    env = dict(read_env(os.path.join(agent["state_dir"], "gateway.env")), HOME=pwd.getpwnam(agent["user"]).pw_dir)
+def reload(module, agent, env):
     rc, out, err = as_agent(module, agent, ["--profile", agent["name"], "secrets", "reload", "--json"], env)
     answer = last_json(out)
     return {"ok": rc == 0 and answer.get("ok") is True, "rc": rc,
@@ -165,9 +163,11 @@ def describe(entries):
 
 def converge(module, agent, want):
     """Apply, verify, reload one agent; a failure message or None."""
+    # The agent's keys and home: OpenClaw resolves the SecretRefs it writes.
+    env = dict(read_env(os.path.join(agent["state_dir"], "gateway.env")), HOME=pwd.getpwnam(agent["user"]).pw_dir)
     work = tempfile.mkdtemp(prefix="agentfleet-auth-")
     try:
-        failed = apply(module, agent, want, work)
+        failed = apply(module, agent, want, work, env)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if failed:
@@ -175,7 +175,7 @@ def converge(module, agent, want):
     left = auth_store.missing(want, auth_store.stored(agent["state_dir"]))
     if left:
         return "agent %s: after openclaw secrets apply the store still lacks %s" % (agent["name"], ", ".join(left)), None
-    return None, reload(module, agent) if module.params["reload"] else None
+    return None, reload(module, agent, env) if module.params["reload"] else None
 
 
 def main():
