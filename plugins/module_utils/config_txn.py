@@ -183,14 +183,21 @@ def command_errors(run_command, command, data, basename):
 
 # ------------------------------------------------------------------- health
 
-def probe(url, status=(200,), body=None, timeout=5):
-    """(healthy, detail) of one request to url right now."""
+def fetch(url, timeout=5):
+    """(status code, first 4 KiB of the body as text) of one GET; raises
+    OSError or ValueError when nothing answers."""
     request = urllib.request.Request(url, headers={"User-Agent": "agentfleet"})
     try:
         with netio.open_url(request, timeout, proxies=False) as response:
-            code, text = response.status, response.read(4096).decode("utf-8", "replace")
+            return response.status, response.read(4096).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
-        code, text = exc.code, exc.read(4096).decode("utf-8", "replace")
+        return exc.code, exc.read(4096).decode("utf-8", "replace")
+
+
+def probe(url, status=(200,), body=None, timeout=5):
+    """(healthy, detail) of one request to url right now."""
+    try:
+        code, text = fetch(url, timeout)
     except (OSError, ValueError) as exc:
         return False, "no answer from %s: %s" % (url, exc)
     if code not in status:
@@ -351,9 +358,10 @@ def restart_and_verify(restart, verify):
     return True, "no health probe configured"
 
 
-def apply_verified(store, new, restart=None, verify=None):
+def apply_verified(store, new, restart=None, verify=None, recover=None):
     """Back up, write new, restart, verify; on failure put the previous
-    bytes back, restart and verify again. Call with the store's lock held.
+    bytes back, restart (with recover, when given) and verify again. Call
+    with the store's lock held.
 
     Returns dict(ok, backup, detail, recovered, recovery_detail)."""
     old = store.read()
@@ -364,6 +372,6 @@ def apply_verified(store, new, restart=None, verify=None):
         store.promote(new)
         return {"ok": True, "backup": backup, "detail": detail}
     store.put(old)
-    recovered, recovery_detail = restart_and_verify(restart, verify)
+    recovered, recovery_detail = restart_and_verify(recover or restart, verify)
     return {"ok": False, "backup": backup, "detail": detail,
             "recovered": recovered, "recovery_detail": recovery_detail}

@@ -105,7 +105,9 @@ options:
     type: str
     default: "0600"
   unit:
-    description: Unit to restart (or reload) after the write, and again after a rollback.
+    description:
+      - Unit to restart (or reload) after the write, and again after a rollback.
+      - With O(unit_action=watch), restarted only when the service gives no verdict, and after a rollback.
     type: str
   unit_scope:
     description: V(user) for a unit of O(unit_user)'s systemd manager, V(system) for the system one.
@@ -116,10 +118,32 @@ options:
     description: Owner of the user manager for O(unit_scope=user). Default the owner of O(path).
     type: str
   unit_action:
-    description: How the unit picks up the change.
+    description:
+      - How the unit picks up the change.
+      - V(watch) is for a service that watches its own config file, as an OpenClaw gateway does
+        (C(gateway.reload.mode=hybrid), its default). The module reads the verdict the gateway logs
+        (subsystem C(gateway/reload)) in O(reload_log_dir) after the write. C(config hot reload
+        applied) verifies by the probe alone, with no restart. C(config change requires gateway
+        restart) waits for a server that started after the verdict (its C(uptimeMs) on O(health)
+        is shorter than the wait) and is ready; when the service exits instead of restarting in
+        place, the module starts O(unit). An invalid config or a failed reload is rolled back. No
+        verdict within O(reload_timeout) seconds (reloading turned off, no watcher) means a plain
+        restart of O(unit).
     type: str
-    choices: [restart, reload]
+    choices: [restart, reload, watch]
     default: restart
+  reload_log_dir:
+    description:
+      - For O(unit_action=watch) - the directory of the service's daily JSON-lines logs
+        (C(openclaw-YYYY-MM-DD.log)). Default C(logs) beside O(path), where the agents role
+        points C(logging.file).
+      - Read without following links, in bounded pieces; a forged verdict in it only ever
+        replaces a restart by the probe, never the probe.
+    type: path
+  reload_timeout:
+    description: For O(unit_action=watch) - seconds to wait for the service's verdict before restarting O(unit).
+    type: int
+    default: 10
   health:
     description: HTTP probe that must pass after the restart; without it a successful restart verifies.
     type: dict
@@ -258,20 +282,35 @@ checksum_after:
   returned: always
   type: str
 health:
-  description: What the last probe (or restart) said.
+  description: What the last probe (or restart, or the service's reload verdict) said.
   returned: when a unit or probe ran
   type: str
+reload:
+  description: For O(unit_action=watch) - the service's own verdict on the written file, as it logged it.
+  returned: when the file was written with O(unit_action=watch)
+  type: str
+  sample: config hot reload applied (agents.defaults.model.primary)
+applied_by:
+  description: >-
+    How the running service took the change - V(hot-reload) (its own, no restart),
+    V(service-restart) (it restarted itself), V(restart) or V(reload) (the module's systemctl
+    call), V(none) (it refused the file).
+  returned: when the file was written and a unit is set
+  type: str
+  sample: hot-reload
 """
 
 import getpass
 import json
 import os
 import pwd
+import re
+import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
-from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, fleet_plan, gateway_reload
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import canonical_json
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager
 
@@ -351,17 +390,21 @@ class ConfigChange:
         return [dict(e, message=txn.scrub(e["message"], secrets)) for e in errors]
 
     # ------------------------------------------------------- restart/verify
+    def manager(self):
+        user = self.p["unit_user"] or pwd.getpwuid(fileops.owner(self.store.path)[0]).pw_name
+        return UserManager(self.module.run_command, user)
+
     def restart(self):
         unit = self.p["unit"]
-        action = self.p["unit_action"]
+        action = "restart" if self.p["unit_action"] == "watch" else self.p["unit_action"]
+        self.result["applied_by"] = action
         if self.p["unit_scope"] == "system":
             # As UserManager.restart: a deliberate restart must not count against StartLimitBurst.
             self.module.run_command(["systemctl", "reset-failed", unit])
             rc, out, err = self.module.run_command(["systemctl", "--no-pager", action, unit])
         else:
             try:
-                user = self.p["unit_user"] or pwd.getpwuid(fileops.owner(self.store.path)[0]).pw_name
-                manager = UserManager(self.module.run_command, user)
+                manager = self.manager()
             except KeyError:
                 return False, "unit_user %s does not exist on the host" % (self.p["unit_user"] or "(owner of path)")
             rc, out, err = manager.restart(unit, action)
@@ -369,10 +412,67 @@ class ConfigChange:
             return False, "systemctl %s %s failed: %s" % (action, unit, (err or out).strip()[-1000:])
         return True, "%s: %s done" % (unit, action)
 
+    def watch(self):
+        """Let the service apply the file itself and take its verdict; our
+        own restart only when it gives none (reloading off, no watcher)."""
+        outcome, message = gateway_reload.wait_verdict(self.tail, self.p["reload_timeout"])
+        self.result["reload"] = message
+        if outcome == "applied":
+            self.result["applied_by"] = "hot-reload"
+            return True, message
+        if outcome == "restart":
+            self.result["applied_by"] = "service-restart"
+            return self.wait_new_server(message)
+        if outcome in ("invalid", "failed"):
+            self.result["applied_by"] = "none"
+            return False, "the service did not apply it: %s" % message
+        ok, detail = self.restart()
+        return ok, "%s; %s" % (message, detail)
+
+    def wait_new_server(self, message):
+        """After the service said it restarts itself: wait for a server that
+        started since (its uptime is shorter than the wait) and is ready."""
+        health = self.p["health"]
+        if not health:
+            return True, message
+        seen = time.monotonic()
+        deadline = seen + max(1, health["retries"]) * health["delay"]
+        detail, next_unit_check = message, seen + 2
+        while time.monotonic() < deadline:
+            try:
+                code, text = txn.fetch(health["url"], health["timeout"])
+            except (OSError, ValueError) as exc:
+                code, text = None, str(exc)
+            uptime = gateway_reload.uptime_ms(text) if code in health["status"] else None
+            if uptime is not None and uptime < (time.monotonic() - seen) * 1000 and (
+                    not health["body"] or re.search(health["body"], text)):
+                self.result["reload"] = "%s; restarted in place" % message
+                return True, "%s; restarted in place, ready: %s" % (message, text[:200])
+            detail = text[:200]
+            if code is None and self.p["unit_scope"] == "user" and time.monotonic() >= next_unit_check:
+                # A service that exits for systemd to start it again stays
+                # down under Restart=on-failure: start it ourselves.
+                next_unit_check = time.monotonic() + 2
+                state = self.manager().show([self.p["unit"]]).get(self.p["unit"], {}).get("ActiveState")
+                if state in ("inactive", "failed"):
+                    ok, restarted = self.restart()
+                    return ok, "%s; it stopped (%s): %s" % (message, state, restarted)
+            time.sleep(0.25)
+        return False, "%s; no restarted server became ready at %s: %s" % (message, health["url"], detail)
+
     def hooks(self):
-        restart = self.restart if self.p["unit"] else None
+        """(apply, recover, verify) callables for txn.apply_verified."""
         verify = (lambda: txn.wait_healthy(self.p["health"])) if self.p["health"] else None
-        return restart, verify
+        if not self.p["unit"]:
+            return None, None, verify
+        if self.p["unit_action"] != "watch":
+            return self.restart, self.restart, verify
+        # Marked before the write, so the verdict read is this change's. A
+        # rollback restarts: the service's state is not known then.
+        self.tail = gateway_reload.LogTail(self.p["reload_log_dir"] or
+                                           fleet_plan.log_dir(os.path.dirname(self.store.path)))
+        self.tail.mark()
+        return self.watch, self.restart, verify
 
     # ------------------------------------------------------------------ run
     def log(self, result, before, after, **extra):
@@ -407,8 +507,8 @@ class ConfigChange:
         if self.module.check_mode:
             self.result["result"] = "would_apply"
             return self.result
-        restart, verify = self.hooks()
-        outcome = txn.apply_verified(self.store, data, restart, verify)
+        apply_hook, recover_hook, verify = self.hooks()
+        outcome = txn.apply_verified(self.store, data, apply_hook, verify, recover=recover_hook)
         applied = "restored" if self.p["state"] == "restore" else "applied"
         after = self.store.read()
         self.result.update(backup=outcome["backup"], checksum_after=txn.checksum(after), health=outcome["detail"])
@@ -468,7 +568,9 @@ def main():
             unit=dict(type="str"),
             unit_scope=dict(type="str", choices=["user", "system"], default="user"),
             unit_user=dict(type="str"),
-            unit_action=dict(type="str", choices=["restart", "reload"], default="restart"),
+            unit_action=dict(type="str", choices=["restart", "reload", "watch"], default="restart"),
+            reload_log_dir=dict(type="path"),
+            reload_timeout=dict(type="int", default=10),
             health=dict(type="dict", options=dict(
                 url=dict(type="str", required=True),
                 status=dict(type="list", elements="int", default=[200]),

@@ -5,14 +5,14 @@ on their order: each starts from the state the previous one left."""
 import json
 
 import pytest
-from fleet_checks import readyz, run_playbook, state_dir, task_results, unit_props, wait_until
+from fleet_checks import as_user, readyz, run_playbook, state_dir, task_results, unit_props, wait_until
 
 AGENT = "coder"
 STATE = state_dir(AGENT)
 CONFIG = f"{STATE}/openclaw.json"
 LAST_GOOD = "/var/lib/agentfleet/config/coder/openclaw.json.last-good"
 CHANGE_LOG = "/var/lib/agentfleet/config/coder/changes.jsonl"
-CHANGE_TASK = "Change the config, restart the gateway and verify it (rolled back by itself on failure)"
+CHANGE_TASK = "Change the config, have the gateway apply it and verify it (rolled back by itself on failure)"
 # Passes OpenClaw's schema and `config validate`, but the gateway cannot
 # bind an address the host does not have, so it never becomes ready.
 UNBINDABLE = {"gateway": {"bind": "custom", "customBindHost": "203.0.113.7"}}
@@ -88,10 +88,14 @@ def test_b_a_change_that_keeps_the_gateway_down_is_rolled_back(host):
 
 
 def test_c_a_good_change_is_applied_and_becomes_last_good(host):
-    before = config_bytes(host)
+    before, pid = config_bytes(host), unit_props(host, AGENT)["MainPID"]
     proc, result = change({"agents": {"defaults": {"model": {"primary": "anthropic/claude-opus-4-5"}}}}, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert result["result"] == "applied" and result["changed"] is True
+    # The gateway applied it itself: its verdict, and the same process.
+    assert result["applied_by"] == "hot-reload"
+    assert result["reload"] == "config hot reload applied (agents.defaults.model.primary)"
+    assert unit_props(host, AGENT)["MainPID"] == pid
     assert json.loads(config_bytes(host))["agents"]["defaults"]["model"]["primary"] == "anthropic/claude-opus-4-5"
     assert host.file(LAST_GOOD).content == config_bytes(host)
     assert host.file(result["backup"]).content == before
@@ -110,13 +114,24 @@ def test_d_restore_goes_back_to_the_previous_good_version(host):
 
 
 def test_restore_puts_last_good_back_over_a_hand_edit(host):
+    # The agent edits its own config, a key the gateway must restart for:
+    # it restarts in place and stays up (it used to exit 0, which
+    # Restart=on-failure left down).
+    pid, up = unit_props(host, AGENT)["MainPID"], readyz(host, port(host))["uptimeMs"]
     edited = json.loads(config_bytes(host))
     edited["agents"]["defaults"]["model"]["primary"] = "anthropic/claude-haiku-4-5"
-    host.run(f"printf '%s' '{json.dumps(edited)}' > {CONFIG}")
+    edited["gateway"].setdefault("controlUi", {})["basePath"] = "/edited"
+    assert as_user(host, AGENT, f"printf '%s' '{json.dumps(edited)}' > {CONFIG}").rc == 0
     assert config_bytes(host) != host.file(LAST_GOOD).content
+    # A new server (its uptime starts over), ready, in the same process.
+    assert wait_until(lambda: ready(host) and readyz(host, port(host)).get("uptimeMs", up) < up, timeout=90)
+    assert unit_props(host, AGENT)["MainPID"] == pid and unit_props(host, AGENT)["ActiveState"] == "active"
     proc, result = restore()
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert result["result"] == "restored"
+    # Dropping basePath needs a restart too: the gateway's own, in place.
+    assert result["applied_by"] == "service-restart" and "restarted in place" in result["reload"]
+    assert unit_props(host, AGENT)["MainPID"] == pid
     assert config_bytes(host) == host.file(LAST_GOOD).content == SEEN["deployed"]
     assert ready(host)
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jsonschema
@@ -329,3 +330,133 @@ def test_generated_invalid_documents_are_all_rejected(live, service, run_module)
     seen = set()
     reject_generated(live=live, service=service, run_module=run_module, seen=seen)
     assert len(seen) >= 200, len(seen)
+
+
+# ------------------------------------------------ unit_action=watch
+
+class FakeGateway:
+    """Watches the live file like OpenClaw does: logs a verdict for each
+    change to its logs/ directory; /readyz with uptimeMs that starts over
+    after a restart in place."""
+
+    def __init__(self, live, verdict, restart_after=0.3):
+        self.live, self.verdict, self.restart_after = live, verdict, restart_after
+        self.logs = live.parent / "logs"
+        self.logs.mkdir(exist_ok=True)
+        self.log = self.logs / "openclaw-2026-12-01.log"
+        self.log.write_text("")
+        self.started = time.monotonic()
+        self.seen = live.read_bytes()
+        self.stop = threading.Event()
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                uptime = int((time.monotonic() - gateway.started) * 1000)
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(json.dumps({"ready": True, "uptimeMs": uptime}, separators=(",", ":")).encode())
+
+            def log_message(self, *args):
+                pass
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/readyz" % self.server.server_port
+        self.threads = [threading.Thread(target=self.server.serve_forever, daemon=True),
+                        threading.Thread(target=self.watch, daemon=True)]
+        for thread in self.threads:
+            thread.start()
+
+    def watch(self):
+        while not self.stop.wait(0.05):
+            data = self.live.read_bytes()
+            if data == self.seen:
+                continue
+            self.seen = data
+            if self.verdict is None:
+                continue
+            binding = json.dumps({"subsystem": "gateway/reload"})
+            with open(self.log, "a") as handle:
+                handle.write(json.dumps({"0": binding, "_meta": {"name": binding}, "message": self.verdict}) + "\n")
+            if self.verdict.startswith("config change requires gateway restart"):
+                time.sleep(self.restart_after)
+                self.started = time.monotonic()
+
+    def close(self):
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def gateway(live, monkeypatch):
+    made, restarts = [], []
+
+    def restart(self):
+        restarts.append(self.p["unit"])
+        self.result["applied_by"] = "restart"
+        return True, "restarted"
+    monkeypatch.setattr(config_change.ConfigChange, "restart", restart)
+
+    def make(verdict):
+        made.append(FakeGateway(live, verdict))
+        return made[-1]
+    yield make, restarts
+    for fake in made:
+        fake.close()
+
+
+def watched(live, fake, merge, **extra):
+    return base(live, merge=merge, unit="openclaw-gateway-x.service", unit_action="watch",
+                health={"url": fake.url, "body": '"ready":true', "retries": 5, "delay": 1}, **extra)
+
+
+MODEL = {"agents": {"defaults": {"model": {"primary": "m/hot"}}}}
+
+
+def test_watch_a_hot_reload_is_verified_without_a_restart(live, gateway, run_module):
+    make, restarts = gateway
+    fake = make("config hot reload applied (agents.defaults.model.primary)")
+    result = run_module(config_change, watched(live, fake, MODEL))
+    assert result["result"] == "applied" and result["applied_by"] == "hot-reload", result.get("msg")
+    assert result["reload"] == "config hot reload applied (agents.defaults.model.primary)"
+    assert restarts == []
+    assert open(result["last_good"], "rb").read() == live.read_bytes()
+
+
+def test_watch_a_restart_in_place_waits_for_the_new_server(live, gateway, run_module):
+    make, restarts = gateway
+    fake = make("config change requires gateway restart (gateway.bind) \u2014 preparing")
+    result = run_module(config_change, watched(live, fake, {"gateway": {"bind": "lan"}}))
+    assert result["result"] == "applied" and result["applied_by"] == "service-restart", result
+    assert "restarted in place" in result["reload"]
+    assert restarts == []
+
+
+def test_watch_a_refused_file_is_rolled_back_with_a_restart(live, gateway, run_module):
+    make, restarts = gateway
+    before = live.read_bytes()
+    fake = make("config reload skipped (invalid config): gateway.bind: nope")
+    result = run_module(config_change, watched(live, fake, {"gateway": {"bind": "lan"}}))
+    assert result["failed"] and result["rolled_back"] and result["recovered"]
+    assert "did not apply it" in result["msg"] and "invalid config" in result["msg"]
+    assert live.read_bytes() == before
+    assert restarts == ["openclaw-gateway-x.service"]  # the recovery only
+
+
+def test_watch_no_verdict_means_a_plain_restart(live, gateway, run_module):
+    make, restarts = gateway
+    fake = make(None)
+    result = run_module(config_change, watched(live, fake, MODEL, reload_timeout=1))
+    assert result["result"] == "applied" and result["applied_by"] == "restart"
+    assert restarts == ["openclaw-gateway-x.service"]
+    assert "no reload verdict" in result["reload"]
+
+
+def test_watch_a_verdict_forged_before_the_change_does_not_count(live, gateway, run_module):
+    make, restarts = gateway
+    fake = make(None)
+    binding = json.dumps({"subsystem": "gateway/reload"})
+    fake.log.write_text(json.dumps({"0": binding, "_meta": {"name": binding},
+                                    "message": "config hot reload applied (forged)"}) + "\n")
+    result = run_module(config_change, watched(live, fake, MODEL, reload_timeout=1))
+    assert result["applied_by"] == "restart" and restarts == ["openclaw-gateway-x.service"]
