@@ -96,7 +96,7 @@ class LogTail:
             data, info = fileops.read_range(os.path.join(self.log_dir, self.name), 0, CHUNK)
         self.offset += len(data)
         data = self.rest + data
-        complete, _, self.rest = data.rpartition(b"\n")
+        complete, newline, self.rest = data.rpartition(b"\n")
         self.rest = self.rest[-LINE_MAX:]
         if not data and len(names) > 1:  # this day's file is done: go on with the next
             self.name, self.offset, self.rest = names[1], 0, b""
@@ -119,12 +119,3 @@ def wait_verdict(tail, timeout, sleep=time.sleep, clock=time.monotonic, interval
         if clock() >= deadline:
             return None, "no reload verdict in %s within %ss" % (tail.log_dir, timeout)
         sleep(interval)
-
-
-def uptime_ms(text):
-    """uptimeMs of a /readyz answer (local callers get it), or None."""
-    try:
-        value = json.loads(text).get("uptimeMs")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, (int, float)) else None

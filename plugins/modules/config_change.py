@@ -124,11 +124,8 @@ options:
         (C(gateway.reload.mode=hybrid), its default). The module reads the verdict the gateway logs
         (subsystem C(gateway/reload)) in O(reload_log_dir) after the write. C(config hot reload
         applied) verifies by the probe alone, with no restart. C(config change requires gateway
-        restart) waits for a server that started after the verdict (its C(uptimeMs) on O(health)
-        is shorter than the wait) and is ready; when the service exits instead of restarting in
-        place, the module starts O(unit). An invalid config or a failed reload is rolled back. No
-        verdict within O(reload_timeout) seconds (reloading turned off, no watcher) means a plain
-        restart of O(unit).
+        restart), or no verdict within O(reload_timeout) seconds (reloading turned off), restarts
+        O(unit). An invalid config or a failed reload is rolled back.
     type: str
     choices: [restart, reload, watch]
     default: restart
@@ -304,8 +301,6 @@ import getpass
 import json
 import os
 import pwd
-import re
-import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -414,51 +409,19 @@ class ConfigChange:
 
     def watch(self):
         """Let the service apply the file itself and take its verdict; our
-        own restart only when it gives none (reloading off, no watcher)."""
+        own restart when it needs one or gives none (reloading off)."""
         outcome, message = gateway_reload.wait_verdict(self.tail, self.p["reload_timeout"])
         self.result["reload"] = message
         if outcome == "applied":
             self.result["applied_by"] = "hot-reload"
             return True, message
-        if outcome == "restart":
-            self.result["applied_by"] = "service-restart"
-            return self.wait_new_server(message)
         if outcome in ("invalid", "failed"):
             self.result["applied_by"] = "none"
             return False, "the service did not apply it: %s" % message
+        # A restart of the unit, not the gateway's own in place: that one
+        # keeps its listener (seen: a new gateway.bind was not bound).
         ok, detail = self.restart()
         return ok, "%s; %s" % (message, detail)
-
-    def wait_new_server(self, message):
-        """After the service said it restarts itself: wait for a server that
-        started since (its uptime is shorter than the wait) and is ready."""
-        health = self.p["health"]
-        if not health:
-            return True, message
-        seen = time.monotonic()
-        deadline = seen + max(1, health["retries"]) * health["delay"]
-        detail, next_unit_check = message, seen + 2
-        while time.monotonic() < deadline:
-            try:
-                code, text = txn.fetch(health["url"], health["timeout"])
-            except (OSError, ValueError) as exc:
-                code, text = None, str(exc)
-            uptime = gateway_reload.uptime_ms(text) if code in health["status"] else None
-            if uptime is not None and uptime < (time.monotonic() - seen) * 1000 and (
-                    not health["body"] or re.search(health["body"], text)):
-                self.result["reload"] = "%s; restarted in place" % message
-                return True, "%s; restarted in place, ready: %s" % (message, text[:200])
-            detail = text[:200]
-            if code is None and self.p["unit_scope"] == "user" and time.monotonic() >= next_unit_check:
-                # A service that exits for systemd to start it again stays
-                # down under Restart=on-failure: start it ourselves.
-                next_unit_check = time.monotonic() + 2
-                state = self.manager().show([self.p["unit"]]).get(self.p["unit"], {}).get("ActiveState")
-                if state in ("inactive", "failed"):
-                    ok, restarted = self.restart()
-                    return ok, "%s; it stopped (%s): %s" % (message, state, restarted)
-            time.sleep(0.25)
-        return False, "%s; no restarted server became ready at %s: %s" % (message, health["url"], detail)
 
     def hooks(self):
         """(apply, recover, verify) callables for txn.apply_verified."""

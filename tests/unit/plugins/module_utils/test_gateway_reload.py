@@ -78,9 +78,3 @@ def test_a_link_in_place_of_the_log_is_not_followed(tmp_path):
     tail.mark()
     outcome, why = gr.wait_verdict(tail, 0, sleep=lambda s: None)
     assert outcome is None and "unreadable" in why
-
-
-def test_uptime_of_a_readyz_answer():
-    assert gr.uptime_ms('{"ready":true,"uptimeMs":1200}') == 1200
-    assert gr.uptime_ms('{"ready":true}') is None
-    assert gr.uptime_ms("no answer") is None

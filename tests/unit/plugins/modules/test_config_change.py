@@ -423,13 +423,13 @@ def test_watch_a_hot_reload_is_verified_without_a_restart(live, gateway, run_mod
     assert open(result["last_good"], "rb").read() == live.read_bytes()
 
 
-def test_watch_a_restart_in_place_waits_for_the_new_server(live, gateway, run_module):
+def test_watch_a_key_that_needs_a_restart_restarts_the_unit(live, gateway, run_module):
     make, restarts = gateway
     fake = make("config change requires gateway restart (gateway.bind) \u2014 preparing")
     result = run_module(config_change, watched(live, fake, {"gateway": {"bind": "lan"}}))
-    assert result["result"] == "applied" and result["applied_by"] == "service-restart", result
-    assert "restarted in place" in result["reload"]
-    assert restarts == []
+    assert result["result"] == "applied" and result["applied_by"] == "restart", result.get("msg")
+    assert result["reload"].startswith("config change requires gateway restart (gateway.bind)")
+    assert restarts == ["openclaw-gateway-x.service"]
 
 
 def test_watch_a_refused_file_is_rolled_back_with_a_restart(live, gateway, run_module):
