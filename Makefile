@@ -85,7 +85,7 @@ ssh-client: # molecule/multihost reaches a host over SSH
 molecule: venv test-images ssh-client ## every molecule scenario one after the other, or one: SCENARIO=name
 	molecule test $(if $(SCENARIO),-s $(SCENARIO),--all)
 
-bench: venv local-target ## benchmarks under bench/
+bench: venv ssh-client local-target ## benchmarks under bench/
 	@bench/run.sh
 
 clean: ## remove build output, the local target and molecule containers
