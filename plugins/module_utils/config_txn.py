@@ -183,21 +183,14 @@ def command_errors(run_command, command, data, basename):
 
 # ------------------------------------------------------------------- health
 
-def fetch(url, timeout=5):
-    """(status code, first 4 KiB of the body as text) of one GET; raises
-    OSError or ValueError when nothing answers."""
+def probe(url, status=(200,), body=None, timeout=5):
+    """(healthy, detail) of one request to url right now."""
     request = urllib.request.Request(url, headers={"User-Agent": "agentfleet"})
     try:
         with netio.open_url(request, timeout, proxies=False) as response:
-            return response.status, response.read(4096).decode("utf-8", "replace")
+            code, text = response.status, response.read(4096).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(4096).decode("utf-8", "replace")
-
-
-def probe(url, status=(200,), body=None, timeout=5):
-    """(healthy, detail) of one request to url right now."""
-    try:
-        code, text = fetch(url, timeout)
+        code, text = exc.code, exc.read(4096).decode("utf-8", "replace")
     except (OSError, ValueError) as exc:
         return False, "no answer from %s: %s" % (url, exc)
     if code not in status:

@@ -88,6 +88,10 @@ def log_file_name(day):
     return LOG_FILE_TEMPLATE.replace("YYYY-MM-DD", day)
 
 
+# The name of any day's log file; sorted names are in date order.
+LOG_FILE_RE = re.compile(re.escape(log_file_name("DAY")).replace("DAY", r"\d{4}-\d{2}-\d{2}"))
+
+
 class PlanError(ValueError):
     """The inventory describes a fleet that cannot be deployed."""
 

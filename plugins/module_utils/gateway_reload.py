@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, fleet_plan
@@ -38,7 +37,6 @@ VERDICTS = (
 )
 CHUNK = 1 << 20
 LINE_MAX = 4096
-LOG_NAME = re.compile(re.escape(fleet_plan.log_file_name("DAY")).replace("DAY", r"\d{4}-\d{2}-\d{2}"))
 
 
 def verdict(line):
@@ -70,7 +68,7 @@ class LogTail:
 
     def _names(self):
         try:
-            return sorted(n for n in fileops.listdir(self.log_dir) if LOG_NAME.fullmatch(n))
+            return sorted(n for n in fileops.listdir(self.log_dir) if fleet_plan.LOG_FILE_RE.fullmatch(n))
         except OSError:
             return []
 
@@ -96,7 +94,7 @@ class LogTail:
             data, info = fileops.read_range(os.path.join(self.log_dir, self.name), 0, CHUNK)
         self.offset += len(data)
         data = self.rest + data
-        complete, newline, self.rest = data.rpartition(b"\n")
+        complete, dummy, self.rest = data.rpartition(b"\n")
         self.rest = self.rest[-LINE_MAX:]
         if not data and len(names) > 1:  # this day's file is done: go on with the next
             self.name, self.offset, self.rest = names[1], 0, b""

@@ -221,14 +221,11 @@ def readable(line):
                          str(entry["message"])[:500])
 
 
-LOG_FILE_PATTERN = re.compile(re.escape(fleet_plan.log_file_name("DAY")).replace("DAY", r"\d{4}-\d{2}-\d{2}"))
-
-
 def gateway_log(state_dir, lines):
     """The last lines of the agent's newest daily log file."""
     logs = fleet_plan.log_dir(state_dir)
     try:
-        files = sorted(n for n in fileops.listdir(logs) if LOG_FILE_PATTERN.fullmatch(n))
+        files = sorted(n for n in fileops.listdir(logs) if fleet_plan.LOG_FILE_RE.fullmatch(n))
         # OpenClaw's lines run to about 1 KiB; read enough for `lines` of them.
         data = fileops.read_bytes(os.path.join(logs, files[-1]), limit=2048 * lines, tail=True) if files else b""
     except OSError as exc:

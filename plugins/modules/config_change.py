@@ -107,7 +107,8 @@ options:
   unit:
     description:
       - Unit to restart (or reload) after the write, and again after a rollback.
-      - With O(unit_action=watch), restarted only when the service gives no verdict, and after a rollback.
+      - With O(unit_action=watch), restarted only when the service says it needs a restart or gives no
+        verdict, and after a rollback.
     type: str
   unit_scope:
     description: V(user) for a unit of O(unit_user)'s systemd manager, V(system) for the system one.
@@ -279,7 +280,7 @@ checksum_after:
   returned: always
   type: str
 health:
-  description: What the last probe (or restart, or the service's reload verdict) said.
+  description: What the last probe (or restart, or the service refusing the file) said.
   returned: when a unit or probe ran
   type: str
 reload:
@@ -289,9 +290,8 @@ reload:
   sample: config hot reload applied (agents.defaults.model.primary)
 applied_by:
   description: >-
-    How the running service took the change - V(hot-reload) (its own, no restart),
-    V(service-restart) (it restarted itself), V(restart) or V(reload) (the module's systemctl
-    call), V(none) (it refused the file).
+    How the running service took the change - V(hot-reload) (its own, no restart), V(restart) or
+    V(reload) (the module's systemctl call), V(none) (it refused the file).
   returned: when the file was written and a unit is set
   type: str
   sample: hot-reload
@@ -385,10 +385,6 @@ class ConfigChange:
         return [dict(e, message=txn.scrub(e["message"], secrets)) for e in errors]
 
     # ------------------------------------------------------- restart/verify
-    def manager(self):
-        user = self.p["unit_user"] or pwd.getpwuid(fileops.owner(self.store.path)[0]).pw_name
-        return UserManager(self.module.run_command, user)
-
     def restart(self):
         unit = self.p["unit"]
         action = "restart" if self.p["unit_action"] == "watch" else self.p["unit_action"]
@@ -399,7 +395,8 @@ class ConfigChange:
             rc, out, err = self.module.run_command(["systemctl", "--no-pager", action, unit])
         else:
             try:
-                manager = self.manager()
+                user = self.p["unit_user"] or pwd.getpwuid(fileops.owner(self.store.path)[0]).pw_name
+                manager = UserManager(self.module.run_command, user)
             except KeyError:
                 return False, "unit_user %s does not exist on the host" % (self.p["unit_user"] or "(owner of path)")
             rc, out, err = manager.restart(unit, action)

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jsonschema
@@ -336,26 +335,22 @@ def test_generated_invalid_documents_are_all_rejected(live, service, run_module)
 
 class FakeGateway:
     """Watches the live file like OpenClaw does: logs a verdict for each
-    change to its logs/ directory; /readyz with uptimeMs that starts over
-    after a restart in place."""
+    change to its logs/ directory, and answers /readyz."""
 
-    def __init__(self, live, verdict, restart_after=0.3):
-        self.live, self.verdict, self.restart_after = live, verdict, restart_after
+    def __init__(self, live, verdict):
+        self.live, self.verdict = live, verdict
         self.logs = live.parent / "logs"
         self.logs.mkdir(exist_ok=True)
         self.log = self.logs / "openclaw-2026-12-01.log"
         self.log.write_text("")
-        self.started = time.monotonic()
         self.seen = live.read_bytes()
         self.stop = threading.Event()
-        gateway = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
-                uptime = int((time.monotonic() - gateway.started) * 1000)
                 self.send_response(200)
                 self.end_headers()
-                self.wfile.write(json.dumps({"ready": True, "uptimeMs": uptime}, separators=(",", ":")).encode())
+                self.wfile.write(b'{"ready":true}')
 
             def log_message(self, *args):
                 pass
@@ -377,9 +372,6 @@ class FakeGateway:
             binding = json.dumps({"subsystem": "gateway/reload"})
             with open(self.log, "a") as handle:
                 handle.write(json.dumps({"0": binding, "_meta": {"name": binding}, "message": self.verdict}) + "\n")
-            if self.verdict.startswith("config change requires gateway restart"):
-                time.sleep(self.restart_after)
-                self.started = time.monotonic()
 
     def close(self):
         self.stop.set()
