@@ -144,6 +144,32 @@ options:
       owner:
         description: Owner of this file. Defaults to O(owner).
         type: str
+  secret_files:
+    description:
+      - Files whose whole content is secret, such as a JSON file of API keys. Their content never
+        appears in the output or the diff, which only says that the file changed.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path.
+        type: path
+        required: true
+      content:
+        description: Full content of the file; never logged.
+        type: str
+        required: true
+      mode:
+        description: Octal mode as a string.
+        type: str
+        default: "0600"
+      agent:
+        description: Agent this file belongs to, reported in RV(changed_agents).
+        type: str
+      owner:
+        description: Owner of this file. Defaults to O(owner).
+        type: str
   absent:
     description: Paths to remove; directories are removed with their content.
     type: list
@@ -302,7 +328,7 @@ def plan_directories(params, owners):
     return changes
 
 
-def plan_files(params, owners):
+def plan_files(params, owners, secret=False):
     changes = []
     for item in params:
         uid, gid = owners(item)
@@ -310,7 +336,9 @@ def plan_files(params, owners):
         mode = _mode(item["mode"])
         current = _current(item["path"])
         if current != data:
-            if item.get("backup"):  # a managed config: show it as config_change does, secrets masked
+            if secret:
+                before, after = "" if current is None else "(secret)\n", "(secret, changed)\n"
+            elif item.get("backup"):  # a managed config: show it as config_change does, secrets masked
                 before, after = txn.masked_text(current), txn.masked_text(data)
             else:
                 before, after = (current or b"").decode("utf-8", "replace"), item["content"]
@@ -472,6 +500,8 @@ def main():
                 owned, content=dict(type="str", required=True), mode=dict(type="str", default="0644"),
                 validate=dict(type="str"), schema=dict(type="path"), backup=dict(type="bool", default=False),
                 store=dict(type="path"))),
+            secret_files=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
+                owned, content=dict(type="str", required=True, no_log=True), mode=dict(type="str", default="0600"))),
             env_files=dict(type="list", elements="dict", default=[], options=dict(
                 owned, values=dict(type="dict", default={}, no_log=True),
                 generate=dict(type="list", elements="str", default=[], no_log=False),
@@ -485,6 +515,7 @@ def main():
 
     changes = (plan_directories(params["directories"], owners)
                + plan_files(params["files"], owners)
+               + plan_files(params["secret_files"], owners, secret=True)
                + plan_env_files(params["env_files"], owners)
                + plan_absent(params["absent"]))
 

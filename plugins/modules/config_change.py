@@ -163,8 +163,8 @@ options:
         type: int
         default: 60
       delay:
-        description: Seconds between attempts.
-        type: int
+        description: Seconds between attempts (fractions allowed; a refused connection costs next to nothing).
+        type: float
         default: 2
       timeout:
         description: Seconds one request may take.
@@ -536,7 +536,7 @@ def main():
                 status=dict(type="list", elements="int", default=[200]),
                 body=dict(type="str"),
                 retries=dict(type="int", default=60),
-                delay=dict(type="int", default=2),
+                delay=dict(type="float", default=2),
                 timeout=dict(type="int", default=5),
             )),
             lock_timeout=dict(type="int", default=600),

@@ -199,6 +199,12 @@ def test_links_the_agent_plants_are_refused_or_replaced_never_followed(host, roo
     assert as_agent(host, " && ".join(planting(path, target) for path, target in plant.items())).rc == 0
     for path in plant:
         assert host.file(path).is_symlink, path
+    # A "unit" of the coordinator in the coder's own unit directory, on a
+    # newer OpenClaw: were it taken for the coordinator's, the next deploy
+    # would refuse the pin as older than what the coordinator runs.
+    forged = f"{home_of(ATTACKER)}/.config/systemd/user/openclaw-gateway-{VICTIM}.service"
+    assert as_agent(host, f"printf '[Service]\\nExecStart=/opt/agentfleet/node/99.0.0/bin/node "
+                          f"/opt/agentfleet/openclaw/2099.1.1/lib/node_modules/openclaw/openclaw.mjs gateway\\n' > {forged}").rc == 0
     # Root's files in a workspace (the sticky bit) cannot be replaced at all.
     for path in (f"{WORKSPACE}/CONSTITUTION.md", f"{WORKSPACE}/AGENTS.md", f"{COORDINATOR}/ALERTS.md"):
         assert as_agent(host, planting(path, CANARY) + f"; rc=$?; rm -f {shlex.quote(path)}.new; exit $rc").rc != 0
@@ -231,6 +237,8 @@ def test_links_the_agent_plants_are_refused_or_replaced_never_followed(host, roo
     # The operator's next deploy replaces every planted link with the real file.
     proc = run_playbook()
     assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "2099.1.1" not in proc.stdout
+    assert as_agent(host, f"rm {forged}").rc == 0
     for path in (f"{STATE}/openclaw.json", f"{STATE}/gateway.env", f"{WORKSPACE}/HANDOFF.md"):
         assert host.file(path).is_file and not host.file(path).is_symlink, path
     assert host.file(f"{WORKSPACE}/HANDOFF.md").user == user_of(ATTACKER)

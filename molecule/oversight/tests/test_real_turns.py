@@ -192,8 +192,9 @@ def test_the_watchdog_llm_gets_the_dead_gateways_own_log(host, endpoint):
     prompt = asked["body"]["messages"][1]["content"]
     sent = prompt.split("## OpenClaw log file\n", 1)[1]
     # 50 consecutive lines of coder-1's own log file, as the watchdog
-    # renders each line.
-    name = sorted(host.file(log_dir).listdir())[-1]
+    # renders each line (a gateway that failed a start under load also
+    # leaves a stability/ directory beside the log files).
+    name = sorted(n for n in host.file(log_dir).listdir() if n.startswith("openclaw-") and n.endswith(".log"))[-1]
     lines = host.file(f"{log_dir}/{name}").content_string.splitlines()
     windows = ("\n".join(readable(line) for line in lines[i:i + 50]) for i in range(len(lines) - 49))
     assert sent in windows, sent[-2000:]

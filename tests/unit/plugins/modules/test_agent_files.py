@@ -88,6 +88,18 @@ def test_diff_never_shows_secret_values(tmp_path, me, run_module):
     assert any("ANTHROPIC_API_KEY" in d["after"] for d in result["diff"])
 
 
+def test_a_secret_file_is_written_0600_and_never_shown(tmp_path, me, run_module):
+    secret = {"path": str(tmp_path / "secrets.json"), "content": '{"webhook_url": "https://hooks.example/T0/s3cr3t"}\n'}
+    result = run_module(agent_files, {"owner": me, "secret_files": [secret]}, diff=True)
+    assert result["changed"] is True
+    assert mode(secret["path"]) == 0o600
+    assert (tmp_path / "secrets.json").read_text() == secret["content"]
+    assert "s3cr3t" not in repr(result)
+    assert result["diff"][0]["after"] == "(secret, changed)\n"
+    again = run_module(agent_files, {"owner": me, "secret_files": [secret]}, diff=True)
+    assert again["changed"] is False
+
+
 def test_absent_paths_are_removed(tmp_path, me, run_module):
     run_module(agent_files, args(tmp_path, me))
     result = run_module(agent_files, {"owner": me, "absent": [{"path": str(tmp_path / "a"), "agent": "a"},

@@ -1,0 +1,301 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: agentfleet.vps developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: host_facts
+short_description: Read in one call what the fleet's roles need to know about the host
+version_added: 0.3.0
+description:
+  - Reads the users, their lingering and user managers, the listening TCP ports, the agents'
+    gateway units, paths, Debian packages and system units a role decides on, in a single module
+    call. Each of these was a task of its own, and every task costs a round trip to the host;
+    a re-run that finds everything in place now skips the tasks that would change it.
+  - Changes nothing on the host.
+  - Reads files under the agents' homes as root without following any link (a link or hard
+    link there is reported as missing), and at most 64 KiB of a unit file.
+author:
+  - agentfleet.vps developers (@agentfleet)
+options:
+  users:
+    description: Users whose uid, home, lingering and user manager state to report in RV(users).
+    type: list
+    elements: str
+    default: []
+  listeners:
+    description: Report the listening TCP sockets (C(ss -Htlne)) in RV(listeners).
+    type: bool
+    default: false
+  agent_user_prefix:
+    description:
+      - With a prefix such as C(openclaw-), every user named C(openclaw-NAME) is an agent's
+        user. Its gateway units are listed in RV(gateway_units), and the C(ExecStart=) line of
+        the unit of its own agent (C(openclaw-gateway-NAME.service)) goes into RV(exec_start).
+      - A unit one agent wrote for another agent's name is listed, never read.
+    type: str
+  paths:
+    description: Paths whose existence and link target to report in RV(paths). Links are not followed.
+    type: list
+    elements: path
+    default: []
+  packages:
+    description: Debian packages to look up; those not installed are in RV(packages_missing).
+    type: list
+    elements: str
+    default: []
+  services:
+    description: System units (full names, such as C(cron.service)) whose enablement and state to report in RV(services).
+    type: list
+    elements: str
+    default: []
+notes:
+  - Also sets the fact C(getent_passwd), in the form M(ansible.builtin.getent) gives it.
+  - Reports the distribution and the init system too (RV(system)), so a play needs no fact
+    gathering.
+"""
+
+EXAMPLES = r"""
+- name: Read the host
+  agentfleet.vps.host_facts:
+    users: [openclaw-coder, openclaw-lead]
+    listeners: true
+    agent_user_prefix: openclaw-
+    paths: [/opt/agentfleet/node/current]
+    packages: [cron, iproute2]
+    services: [cron.service]
+  register: __host
+
+- name: Install cron only where it is missing
+  ansible.builtin.apt:
+    name: "{{ __host.packages_missing }}"
+  when: __host.packages_missing | length > 0
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: C(getent_passwd), every user of the host as M(ansible.builtin.getent) reports it.
+  returned: always
+  type: dict
+system:
+  description:
+    - C(distribution) and C(version) (C(ID) and C(VERSION_ID) of C(/etc/os-release)), C(os_family)
+      (C(Debian) for Debian and the distributions whose C(ID_LIKE) names it) and C(service_mgr)
+      (C(systemd) when systemd runs as init, else the name of process 1).
+  returned: always
+  type: dict
+  sample: {"distribution": "Debian", "version": "13", "os_family": "Debian", "service_mgr": "systemd"}
+users:
+  description:
+    - Per user of O(users) - C(exists), C(uid), C(home), C(lingering) and C(manager), the ActiveState of its
+      C(user@UID.service) (C(missing) for a user that does not exist).
+  returned: always
+  type: dict
+  sample: {"openclaw-coder": {"exists": true, "uid": 1001, "home": "/home/openclaw-coder", "lingering": true, "manager": "active"}}
+listeners:
+  description: Output of C(ss -Htlne); empty unless O(listeners).
+  returned: always
+  type: str
+gateway_units:
+  description: Paths of every C(openclaw-gateway-*.service) in the unit directory of every agent user.
+  returned: always
+  type: list
+  elements: str
+exec_start:
+  description: C(PATH:ExecStart=...) lines of each agent's own gateway unit, the form of C(grep -H ^ExecStart=).
+  returned: always
+  type: list
+  elements: str
+paths:
+  description: Per path of O(paths) - C(exists), and C(link), the target of a symlink (else null).
+  returned: always
+  type: dict
+  sample: {"/opt/agentfleet/node/current": {"exists": true, "link": "/opt/agentfleet/node/24.21.0"}}
+packages_missing:
+  description: Packages of O(packages) that are not installed.
+  returned: always
+  type: list
+  elements: str
+services:
+  description:
+    - Per unit of O(services) (full names, C(cron.service)) - C(enabled), its UnitFileState (empty for a unit
+      systemd does not know), and C(active), its ActiveState.
+  returned: always
+  type: dict
+  sample: {"cron.service": {"enabled": "enabled", "active": "active"}}
+"""
+
+import os
+import pwd
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, fleet_plan, systemd_user
+
+LINGER_DIR = "/var/lib/systemd/linger"
+UNIT_READ_LIMIT = 64 * 1024
+
+
+def os_release(path="/etc/os-release"):
+    fields = {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                key, sep, value = line.strip().partition("=")
+                if sep:
+                    fields[key] = value.strip().strip('"')
+    except OSError:
+        pass
+    return fields
+
+
+def distribution(release):
+    """(distribution, os_family) as Ansible's facts name them."""
+    name = release.get("ID", "unknown").capitalize()
+    ids = [release.get("ID", "")] + release.get("ID_LIKE", "").split()
+    return name, "Debian" if "debian" in ids else name
+
+
+def system():
+    release = os_release()
+    name, family = distribution(release)
+    if os.path.isdir("/run/systemd/system"):
+        manager = "systemd"
+    else:
+        try:
+            with open("/proc/1/comm", encoding="utf-8") as handle:
+                manager = handle.read().strip()
+        except OSError:
+            manager = "unknown"
+    return {"distribution": name, "version": release.get("VERSION_ID", ""), "os_family": family, "service_mgr": manager}
+
+
+def passwd():
+    return {entry.pw_name: ["x", str(entry.pw_uid), str(entry.pw_gid), entry.pw_gecos, entry.pw_dir, entry.pw_shell]
+            for entry in pwd.getpwall()}
+
+
+def unit_states(module, units):
+    """Id -> {ActiveState, UnitFileState} of system units, one `systemctl
+    show` for all (a unit systemd does not know is inactive, with no file
+    state)."""
+    if not units:
+        return {}
+    rc, out, err = module.run_command(["systemctl", "show", "--property=Id,ActiveState,UnitFileState"] + list(units))
+    if rc != 0:
+        module.fail_json(msg="systemctl show exited %d: %s" % (rc, (err or out).strip()))
+    return systemd_user.parse_show(out)
+
+
+def users(names, db, states):
+    lingering = set(fileops.listdir(LINGER_DIR))
+    report = {}
+    for name in names:
+        entry = db.get(name)
+        manager = states.get(manager_unit(entry), {}) if entry else {}
+        report[name] = {
+            "exists": entry is not None,
+            "uid": int(entry[1]) if entry else None,
+            "home": entry[4] if entry else None,
+            "lingering": name in lingering,
+            "manager": manager.get("ActiveState", "missing"),
+        }
+    return report
+
+
+def manager_unit(entry):
+    return "user@%s.service" % entry[1]
+
+
+def exec_start_line(path):
+    try:
+        data = fileops.read_bytes(path, UNIT_READ_LIMIT)
+    except OSError:
+        return None  # a link or hard link where the unit goes: not a unit we wrote
+    for line in (data or b"").decode("utf-8", "replace").splitlines():
+        if line.startswith("ExecStart="):
+            return "%s:%s" % (path, line)
+    return None
+
+
+def gateway_units(prefix, db):
+    found, lines = [], []
+    for user in sorted(name for name in db if name.startswith(prefix) and len(name) > len(prefix)):
+        unit_dir = fleet_plan.unit_dir(db[user][4])
+        try:
+            names = fileops.listdir(unit_dir)
+        except OSError:
+            continue  # a link where the unit directory goes
+        own = fleet_plan.unit_name(user[len(prefix):])
+        for name in sorted(names):
+            if name.startswith(fleet_plan.UNIT_PREFIX) and name.endswith(".service"):
+                found.append(os.path.join(unit_dir, name))
+                line = exec_start_line(found[-1]) if name == own else None
+                if line:
+                    lines.append(line)
+    return found, lines
+
+
+def path_state(path):
+    try:
+        info = fileops.lstat(path)
+    except OSError:
+        info = None  # a link among the parents
+    if info is None:
+        return {"exists": False, "link": None}
+    return {"exists": True, "link": os.readlink(path) if os.path.islink(path) else None}
+
+
+def packages_missing(module, names):
+    if not names or not module.get_bin_path("dpkg-query"):
+        return list(names)
+    dummy, out, dummy = module.run_command(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Abbrev}\\n"] + list(names))
+    installed = {line.split()[0].split(":")[0] for line in out.splitlines() if line.split()[1:2] == ["ii"]}
+    return [name for name in names if name not in installed]
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            users=dict(type="list", elements="str", default=[]),
+            listeners=dict(type="bool", default=False),
+            agent_user_prefix=dict(type="str"),
+            paths=dict(type="list", elements="path", default=[]),
+            packages=dict(type="list", elements="str", default=[]),
+            services=dict(type="list", elements="str", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    db = passwd()
+    listeners = ""
+    if params["listeners"]:
+        rc, listeners, err = module.run_command(["ss", "-Htlne"])
+        if rc != 0:
+            module.fail_json(msg="ss -Htlne exited %d: %s" % (rc, err.strip()))
+    units, lines = gateway_units(params["agent_user_prefix"], db) if params["agent_user_prefix"] else ([], [])
+    facts = system()
+    managers = [manager_unit(db[name]) for name in params["users"] if name in db]
+    # Without systemd as init there is no unit to ask about (the runtime
+    # preflight refuses such a host by this very answer).
+    states = unit_states(module, params["services"] + managers) if facts["service_mgr"] == "systemd" else {}
+    module.exit_json(
+        changed=False,
+        ansible_facts={"getent_passwd": db},
+        system=facts,
+        users=users(params["users"], db, states),
+        listeners=listeners,
+        gateway_units=units,
+        exec_start=lines,
+        paths={path: path_state(path) for path in params["paths"]},
+        packages_missing=packages_missing(module, params["packages"]),
+        services={unit: {"enabled": states.get(unit, {}).get("UnitFileState", ""),
+                         "active": states.get(unit, {}).get("ActiveState", "inactive")} for unit in params["services"]},
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""host_facts: one read of users, ports, gateway units, paths, packages
+and system units; no link an agent put in its home is followed."""
+
+import os
+import pwd
+
+import pytest
+
+from ansible_collections.agentfleet.vps.plugins.modules import host_facts
+
+UNIT = "[Unit]\nDescription=x\n[Service]\nExecStart=/opt/agentfleet/node/%s/bin/node /opt/agentfleet/openclaw/%s/x.mjs\n"
+
+
+class FakeCommands:
+    def __init__(self, states=None, installed=()):
+        self.states, self.installed, self.calls = states or {}, installed, []
+
+    def __call__(self, argv, **kwargs):
+        self.calls.append(argv)
+        if argv[:2] == ["systemctl", "show"]:
+            blocks = []
+            for unit in argv[3:]:
+                props = self.states.get(unit, {"ActiveState": "inactive", "UnitFileState": ""})
+                blocks.append("Id=%s\n%s" % (unit, "\n".join("%s=%s" % kv for kv in props.items())))
+            return 0, "\n\n".join(blocks) + "\n", ""
+        if argv[0] == "dpkg-query":
+            return 1, "".join("%s ii \n" % name for name in argv[4:] if name in self.installed), "no packages found"
+        if argv[0] == "ss":
+            return 0, "LISTEN 0 511 127.0.0.1:18789 0.0.0.0:* uid:1001 ino:1 sk:1\n", ""
+        raise AssertionError(argv)
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch):
+    """Two agent users with homes under tmp_path, and root."""
+    homes = {name: tmp_path / name for name in ("openclaw-coder", "openclaw-lead-1")}
+    entries = [pwd.struct_passwd((name, "x", 1001 + i, 1001 + i, "", str(home), "/bin/bash"))
+               for i, (name, home) in enumerate(homes.items())]
+    entries.append(pwd.struct_passwd(("root", "x", 0, 0, "root", "/root", "/bin/bash")))
+    monkeypatch.setattr(host_facts.pwd, "getpwall", lambda: entries)
+    linger = tmp_path / "linger"
+    linger.mkdir()
+    (linger / "openclaw-coder").touch()
+    monkeypatch.setattr(host_facts, "LINGER_DIR", str(linger))
+    fake = FakeCommands({"user@1001.service": {"ActiveState": "active", "UnitFileState": "static"},
+                         "cron.service": {"ActiveState": "active", "UnitFileState": "enabled"}}, installed=("cron",))
+    monkeypatch.setattr(host_facts.AnsibleModule, "run_command", lambda self, argv, **kw: fake(argv, **kw))
+    monkeypatch.setattr(host_facts.AnsibleModule, "get_bin_path", lambda self, name, *a, **kw: "/usr/bin/" + name)
+    monkeypatch.setattr(host_facts, "system", lambda: {"distribution": "Debian", "version": "13", "os_family": "Debian",
+                                                       "service_mgr": "systemd"})
+    for home in homes.values():
+        (home / ".config/systemd/user").mkdir(parents=True)
+    return homes, fake
+
+
+def unit_dir(home):
+    return home / ".config/systemd/user"
+
+
+def test_users_lingering_and_managers_in_one_systemctl_call(host, run_module):
+    homes, fake = host
+    result = run_module(host_facts, {"users": ["openclaw-coder", "openclaw-lead-1", "openclaw-new"]})
+    assert result["changed"] is False
+    assert result["users"]["openclaw-coder"] == {"exists": True, "uid": 1001, "home": str(homes["openclaw-coder"]),
+                                                 "lingering": True, "manager": "active"}
+    assert result["users"]["openclaw-lead-1"]["lingering"] is False
+    assert result["users"]["openclaw-lead-1"]["manager"] == "inactive"
+    assert result["users"]["openclaw-new"] == {"exists": False, "uid": None, "home": None, "lingering": False,
+                                               "manager": "missing"}
+    assert result["ansible_facts"]["getent_passwd"]["openclaw-coder"][1] == "1001"
+    assert [c[:2] for c in fake.calls] == [["systemctl", "show"]]
+
+
+def test_gateway_units_and_the_exec_start_of_each_agents_own_unit(host, run_module):
+    homes, dummy = host
+    (unit_dir(homes["openclaw-coder"]) / "openclaw-gateway-coder.service").write_text(UNIT % ("24.21.0", "2026.9.6"))
+    (unit_dir(homes["openclaw-lead-1"]) / "openclaw-gateway-lead-1.service").write_text(UNIT % ("24.21.0", "2026.9.6"))
+    # coder plants a newer "unit" of lead-1 in its own directory: listed
+    # (an orphan to warn about) but never read as lead-1's version.
+    (unit_dir(homes["openclaw-coder"]) / "openclaw-gateway-lead-1.service").write_text(UNIT % ("99.0.0", "2099.1.1"))
+    result = run_module(host_facts, {"agent_user_prefix": "openclaw-", "listeners": True})
+    assert sorted(os.path.basename(p) for p in result["gateway_units"]) == [
+        "openclaw-gateway-coder.service", "openclaw-gateway-lead-1.service", "openclaw-gateway-lead-1.service"]
+    assert len(result["exec_start"]) == 2
+    assert not any("2099" in line for line in result["exec_start"])
+    assert result["exec_start"][0].startswith(str(unit_dir(homes["openclaw-coder"])) + "/openclaw-gateway-coder.service:ExecStart=")
+    assert "127.0.0.1:18789" in result["listeners"]
+
+
+def test_a_link_in_an_agents_home_is_not_followed(host, run_module, tmp_path):
+    homes, dummy = host
+    secret = tmp_path / "shadow"
+    secret.write_text("ExecStart=root:secret-hash\n")
+    os.symlink(secret, unit_dir(homes["openclaw-coder"]) / "openclaw-gateway-coder.service")
+    # lead-1 swaps its whole unit directory for a link
+    target = unit_dir(homes["openclaw-lead-1"])
+    os.rmdir(target)
+    os.symlink(tmp_path, target)
+    result = run_module(host_facts, {"agent_user_prefix": "openclaw-"})
+    assert result["exec_start"] == []
+    assert [os.path.basename(p) for p in result["gateway_units"]] == ["openclaw-gateway-coder.service"]
+
+
+def test_paths_packages_and_services(host, run_module, tmp_path):
+    (tmp_path / "node-24").mkdir()
+    os.symlink(tmp_path / "node-24", tmp_path / "current")
+    result = run_module(host_facts, {"paths": [str(tmp_path / "current"), str(tmp_path / "node-24"), str(tmp_path / "nope")],
+                                     "packages": ["cron", "iproute2"], "services": ["cron.service", "nothing.service"]})
+    assert result["paths"][str(tmp_path / "current")] == {"exists": True, "link": str(tmp_path / "node-24")}
+    assert result["paths"][str(tmp_path / "node-24")] == {"exists": True, "link": None}
+    assert result["paths"][str(tmp_path / "nope")] == {"exists": False, "link": None}
+    assert result["packages_missing"] == ["iproute2"]
+    assert result["services"] == {"cron.service": {"enabled": "enabled", "active": "active"},
+                                  "nothing.service": {"enabled": "", "active": "inactive"}}
+
+
+def test_nothing_asked_nothing_run(host, run_module):
+    dummy, fake = host
+    result = run_module(host_facts, {})
+    assert fake.calls == []
+    assert result["exec_start"] == [] and result["users"] == {} and result["listeners"] == ""
+
+
+@pytest.mark.parametrize("text, family, distribution", [
+    ('PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nID=debian\nVERSION_ID="13"\n', "Debian", "Debian"),
+    ('ID=ubuntu\nID_LIKE=debian\nVERSION_ID="24.04"\n', "Debian", "Ubuntu"),
+    ('ID="rocky"\nID_LIKE="rhel centos fedora"\n', "Rocky", "Rocky"),
+])
+def test_the_distribution_and_its_family_from_os_release(tmp_path, text, family, distribution):
+    (tmp_path / "os-release").write_text(text)
+    assert host_facts.distribution(host_facts.os_release(str(tmp_path / "os-release"))) == (distribution, family)
+
+
+def test_without_systemd_as_init_no_unit_is_asked_about(host, run_module, monkeypatch):
+    dummy, fake = host
+    monkeypatch.setattr(host_facts, "system", lambda: {"distribution": "Debian", "version": "12", "os_family": "Debian",
+                                                       "service_mgr": "sleep"})
+    result = run_module(host_facts, {"users": ["openclaw-coder"], "services": ["cron.service"]})
+    assert fake.calls == []
+    assert result["system"]["service_mgr"] == "sleep"
+    assert result["services"]["cron.service"] == {"enabled": "", "active": "inactive"}
