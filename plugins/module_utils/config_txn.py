@@ -200,14 +200,20 @@ def probe(url, status=(200,), body=None, timeout=5):
     return True, "%s answered %d: %s" % (url, code, text[:200])
 
 
-def wait_healthy(health, sleep=time.sleep):
-    """Probe until healthy or retries run out; (healthy, last detail)."""
+def wait_healthy(health, sleep=time.sleep, clock=time.monotonic):
+    """Probe until healthy, or until retries or their time (retries x delay,
+    plus one request's timeout) run out; (healthy, last detail)."""
+    retries, delay, timeout = max(1, health.get("retries") or 1), health.get("delay", 2), health.get("timeout", 5)
+    # A gateway that accepts and never answers costs a whole timeout per
+    # probe; the deadline keeps the wait what retries x delay promise.
+    deadline = clock() + retries * delay + timeout
     detail = ""
-    for attempt in range(max(1, health.get("retries") or 1)):
+    for attempt in range(retries):
         if attempt:
-            sleep(health.get("delay", 2))
-        ok, detail = probe(health["url"], tuple(health.get("status") or (200,)), health.get("body"),
-                           health.get("timeout", 5))
+            if clock() >= deadline:
+                break
+            sleep(delay)
+        ok, detail = probe(health["url"], tuple(health.get("status") or (200,)), health.get("body"), timeout)
         if ok:
             return True, detail
     return False, detail

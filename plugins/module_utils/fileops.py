@@ -88,11 +88,15 @@ def _parent(path):
 
 
 def _open_file(dir_fd, name, flags, mode, path):
+    # O_NONBLOCK: a FIFO an agent puts where a file goes must not hang root
+    # in open() (it is refused below, as any file that is not regular).
     try:
-        fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+        fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY, mode, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise UnsafePath(exc.errno, "is a symlink", path) from None
+        if exc.errno == errno.ENXIO:  # a FIFO opened for writing with no reader
+            raise UnsafePath(exc.errno, "not a regular file with one link", path) from None
         raise
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:

@@ -159,7 +159,9 @@ options:
         description: Regular expression the body must match.
         type: str
       retries:
-        description: Attempts before the change counts as failed.
+        description:
+          - Attempts before the change counts as failed; at most O(health.retries) times O(health.delay) seconds
+            (plus one O(health.timeout)) in all, however long each attempt takes.
         type: int
         default: 60
       delay:

@@ -125,7 +125,7 @@ changed_agents:
   type: list
   elements: str
 changed_paths:
-  description: Workspace directories protected and files written (or in check mode to be).
+  description: Workspace directories protected and files written (or in check mode to be), the fleet record and the rendered digests in O(state_dir) included.
   returned: always
   type: list
   elements: str
@@ -214,7 +214,9 @@ def main():
     digests_changed = [name for name, planned in plans.items()
                        if law.write_rendered(p["state_dir"], name, planned, module.check_mode)]
 
-    result = dict(changed=bool(changed_paths) or fleet_changed or bool(digests_changed), changed_paths=changed_paths,
+    changed_paths += ([law.fleet_path(p["state_dir"])] if fleet_changed else []) + [
+        law.rendered_path(p["state_dir"], name) for name in digests_changed]
+    result = dict(changed=bool(changed_paths), changed_paths=changed_paths,
                   changed_agents=sorted(name for name, planned in plans.items()
                                         if any(content is not None for _p, content, _c in planned)))
     if module._diff:

@@ -16,8 +16,10 @@ description:
     call. Each of these was a task of its own, and every task costs a round trip to the host;
     a re-run that finds everything in place now skips the tasks that would change it.
   - Changes nothing on the host.
-  - Reads files under the agents' homes as root without following any link (a link or hard
-    link there is reported as missing), and at most 64 KiB of a unit file.
+  - Reads files under the agents' homes as root without following any link, and at most 64 KiB
+    of a unit file. A unit that is a link, a hard link or not a regular file (a FIFO) is listed by
+    name but never read; at most 64 gateway unit names per agent user are listed, each a valid
+    agent name.
 author:
   - agentfleet.vps developers (@agentfleet)
 options:
@@ -38,7 +40,9 @@ options:
       - A unit one agent wrote for another agent's name is listed, never read.
     type: str
   paths:
-    description: Paths whose existence and link target to report in RV(paths). Links are not followed.
+    description:
+      - Root's own paths (not in an agent's home) whose existence and link target to report in RV(paths).
+        The path itself is not followed when it is a link; links among its parents are.
     type: list
     elements: path
     default: []
@@ -130,6 +134,7 @@ services:
 
 import os
 import pwd
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -137,6 +142,9 @@ from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, fle
 
 LINGER_DIR = "/var/lib/systemd/linger"
 UNIT_READ_LIMIT = 64 * 1024
+# An agent can fill its unit directory: what is reported of it is bounded,
+# and only names a gateway unit can have are reported at all.
+UNITS_PER_USER = 64
 
 
 def os_release(path="/etc/os-release"):
@@ -156,7 +164,7 @@ def distribution(release):
     """(distribution, os_family) as Ansible's facts name them."""
     name = release.get("ID", "unknown").capitalize()
     ids = [release.get("ID", "")] + release.get("ID_LIKE", "").split()
-    return name, "Debian" if "debian" in ids else name
+    return name, "Debian" if {"debian", "ubuntu"} & set(ids) else name
 
 
 def system():
@@ -230,23 +238,26 @@ def gateway_units(prefix, db):
         except OSError:
             continue  # a link where the unit directory goes
         own = fleet_plan.unit_name(user[len(prefix):])
-        for name in sorted(names):
-            if name.startswith(fleet_plan.UNIT_PREFIX) and name.endswith(".service"):
-                found.append(os.path.join(unit_dir, name))
-                line = exec_start_line(found[-1]) if name == own else None
-                if line:
-                    lines.append(line)
+        units = sorted(name for name in names if name.startswith(fleet_plan.UNIT_PREFIX) and name.endswith(".service")
+                       and fleet_plan.PROFILE_NAME.fullmatch(name[len(fleet_plan.UNIT_PREFIX):-len(".service")]))
+        if own in units:  # however many others there are
+            units = [own] + [name for name in units if name != own]
+        for name in units[:UNITS_PER_USER]:
+            found.append(os.path.join(unit_dir, name))
+            line = exec_start_line(found[-1]) if name == own else None
+            if line:
+                lines.append(line)
     return found, lines
 
 
 def path_state(path):
+    """Root's own paths (the install prefix, root's crontabs): a link among
+    the parents, such as /opt on another disk, is followed."""
     try:
-        info = fileops.lstat(path)
-    except OSError:
-        info = None  # a link among the parents
-    if info is None:
+        info = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
         return {"exists": False, "link": None}
-    return {"exists": True, "link": os.readlink(path) if os.path.islink(path) else None}
+    return {"exists": True, "link": os.readlink(path) if stat.S_ISLNK(info.st_mode) else None}
 
 
 def packages_missing(module, names):

@@ -207,3 +207,22 @@ def test_log_appends_one_json_line_per_entry(tmp_path):
     lines = [json.loads(line) for line in open(store.log_path)]
     assert [line["result"] for line in lines] == ["applied", "rejected"]
     assert all(line["file"] == store.path and line["time"] for line in lines)
+
+
+def test_a_gateway_that_never_answers_cannot_stretch_the_wait(monkeypatch):
+    """Each probe of a stopped (SIGSTOP) gateway takes its whole timeout;
+    the wait still ends once retries x delay (plus one timeout) are up."""
+    now = [0.0]
+    calls = []
+
+    def hung_probe(url, status, body, timeout):
+        calls.append(timeout)
+        now[0] += timeout
+        return False, "timed out"
+
+    monkeypatch.setattr(txn, "probe", hung_probe)
+    ok, detail = txn.wait_healthy({"url": "http://127.0.0.1:1/readyz", "retries": 480, "delay": 0.25, "timeout": 5},
+                                  sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
+    assert not ok and detail == "timed out"
+    assert now[0] <= 480 * 0.25 + 5 + 5 + 0.25
+    assert len(calls) < 30

@@ -82,6 +82,19 @@ def test_a_linked_file_is_refused(tree, make_link, operation):
     assert snapshot(tree / "root") == before
 
 
+@pytest.mark.parametrize("operation", ["read", "append", "tail"])
+def test_a_fifo_where_a_file_goes_is_refused_without_waiting_for_a_writer(tree, operation):
+    # Opening a FIFO blocks until its other end opens: an agent's mkfifo
+    # would hang root's run for good.
+    path = tree / "home/agent/state/log.jsonl"
+    path.unlink()
+    os.mkfifo(path)
+    run = {"read": fileops.read_bytes, "tail": lambda p: fileops.read_bytes(p, 4096, tail=True),
+           "append": OPERATIONS["append"]}[operation]
+    with pytest.raises(fileops.UnsafePath):
+        run(str(path))
+
+
 def test_a_write_over_a_symlink_replaces_the_link_not_its_target(tree):
     link = tree / "home/agent/state/config.json"
     link.unlink()

@@ -139,3 +139,23 @@ def test_without_systemd_as_init_no_unit_is_asked_about(host, run_module, monkey
     assert fake.calls == []
     assert result["system"]["service_mgr"] == "sleep"
     assert result["services"]["cron.service"] == {"enabled": "", "active": "inactive"}
+
+
+def test_a_fifo_a_flood_and_odd_names_in_a_unit_directory_are_bounded(host, run_module):
+    homes, dummy = host
+    coder = unit_dir(homes["openclaw-coder"])
+    os.mkfifo(coder / "openclaw-gateway-coder.service")  # would block root's open() for good
+    lead = unit_dir(homes["openclaw-lead-1"])
+    (lead / "openclaw-gateway-lead-1.service").write_text(UNIT % ("24.21.0", "2026.9.6"))
+    for index in range(200):
+        (lead / ("openclaw-gateway-zz%03d.service" % index)).touch()
+    (lead / "openclaw-gateway-Evil$(reboot).service").touch()
+    os.mkdir(os.fsencode(lead) + b"/openclaw-gateway-\xff.service")
+    result = run_module(host_facts, {"agent_user_prefix": "openclaw-"})
+    names = [os.path.basename(p) for p in result["gateway_units"]]
+    assert "openclaw-gateway-coder.service" in names
+    assert len([n for n in names if "zz" in n]) == host_facts.UNITS_PER_USER - 1
+    assert "openclaw-gateway-lead-1.service" in names
+    assert not [n for n in names if "Evil" in n or "\udcff" in n]
+    assert [line.split(":ExecStart=")[0].rsplit("/", 1)[-1] for line in result["exec_start"]] == [
+        "openclaw-gateway-lead-1.service"]

@@ -54,6 +54,20 @@ def test_render_is_idempotent_and_keeps_handoff(fleet, run_module, tmp_path):
     assert "Alerts first" not in (workspace(fleet, "coder") / "CONSTITUTION.md").read_text()
 
 
+def test_a_removed_agent_is_a_change_the_check_reports(fleet, run_module):
+    """Only the fleet record changes when an agent leaves: the role writes
+    when its check-mode preflight lists a changed path, so it must be
+    listed."""
+    run_module(constitution_files, fleet)
+    fleet["agents"] = [a for a in fleet["agents"] if a["name"] != "qa"]
+    check = run_module(constitution_files, fleet, check_mode=True)
+    assert check["changed"] and check["changed_agents"] == []
+    assert check["changed_paths"] == [law.fleet_path(fleet["state_dir"])]
+    run_module(constitution_files, fleet)
+    assert [a["name"] for a in json.loads(Path(law.fleet_path(fleet["state_dir"])).read_text())["agents"]] == ["boss", "coder"]
+    assert run_module(constitution_files, fleet, check_mode=True)["changed_paths"] == []
+
+
 def test_the_agent_s_own_config_cannot_move_or_block_the_law(fleet, run_module, tmp_path):
     """An agent rewrites its openclaw.json: a workspace elsewhere, a tiny
     bootstrap limit, then JSON5. Neither moves the law nor blocks it."""
