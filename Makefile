@@ -85,8 +85,8 @@ ssh-client: # molecule/multihost reaches a host over SSH
 molecule: venv test-images ssh-client ## every molecule scenario one after the other, or one: SCENARIO=name
 	molecule test $(if $(SCENARIO),-s $(SCENARIO),--all)
 
-bench: venv ssh-client local-target ## benchmarks under bench/
-	@bench/run.sh
+bench: venv ssh-client local-target ## benchmarks under bench/ (COMPARE=REV: also REV's re-run, before/after)
+	@bench/run.sh $(if $(COMPARE),--compare $(COMPARE))
 
 clean: ## remove build output, the local target and molecule containers
 	rm -rf build context

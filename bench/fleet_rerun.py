@@ -10,7 +10,10 @@ Against one target (the local target by default), round by round:
     key this benchmark makes in .cache/ssh; pipelining on),
   * the SSH re-run once more with the mitogen strategy (the optional
     accelerator the README describes; pip-installed into .cache/ by this
-    benchmark, never needed by the collection).
+    benchmark, never needed by the collection),
+  * with --compare REV, the 6-agent re-run of REV's own site.yml and
+    roles (a git worktree in .cache/) through the docker connection: the
+    README's before and after table.
 Every timed site.yml run must report changed=0; each is preceded by an
 untimed run of the same fleet, since fleet-wide files differ between the
 two fleets. Medians are compared as
@@ -36,9 +39,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECAP = re.compile(r"changed=(\d+)")
 
 
-def run(argv, env=None):
+def run(argv, env=None, cwd=ROOT):
     start = time.monotonic()
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False,
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False,
                           env=dict(os.environ, **env) if env else None)
     elapsed = time.monotonic() - start
     if proc.returncode != 0:
@@ -119,11 +122,22 @@ def ssh_inventory(inventory, workdir):
     return workdir
 
 
+def worktree(rev):
+    """A checkout of rev beside this one, its collections/ link pointing at
+    itself; its ansible.cfg is used by running from there."""
+    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    path = os.path.join(ROOT, ".cache", "bench-" + sha)
+    if not os.path.isdir(path):
+        subprocess.run(["git", "worktree", "add", "--detach", path, sha], cwd=ROOT, capture_output=True, check=True)
+    return sha, path, {"ANSIBLE_CONFIG": os.path.join(path, "ansible.cfg")}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--inventory", default="inventories/local")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size", type=int, default=48)
+    parser.add_argument("--compare", metavar="REV", help="also time REV's no-change re-run (6 agents, docker connection)")
     args = parser.parse_args()
 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
@@ -137,6 +151,8 @@ def main():
     ssh_small = ["ansible-playbook", "-i", ssh, "playbooks/site.yml"]
     ssh_floor = ["ansible-playbook", "-i", ssh, "bench/one-task.yml"]
     mitogen = mitogen_env()
+    before = worktree(args.compare) if args.compare else None
+    before_argv = ["ansible-playbook", "-i", os.path.join(ROOT, args.inventory), "playbooks/site.yml"]
 
     try:
         # Converge both shapes first: only no-change runs are timed.
@@ -160,6 +176,14 @@ def main():
                 raise SystemExit("a re-run over SSH changed %d things: not idempotent, nothing to measure" % changed)
             times["ssh_small"].append(elapsed)
             times["ssh_floor"].append(run(ssh_floor)[0])
+            if before:
+                # REV's run first, untimed: it may write a file differently.
+                run(before_argv, before[2], cwd=before[1])
+                elapsed, changed = run(before_argv, before[2], cwd=before[1])
+                if changed:
+                    raise SystemExit("a re-run of %s changed %d things: nothing to compare" % (before[0], changed))
+                times.setdefault("before", []).append(elapsed)
+                run(small)
             elapsed, changed = run(ssh_small, mitogen)
             if changed:
                 raise SystemExit("a re-run with mitogen changed %d things: not idempotent, nothing to measure" % changed)
@@ -183,6 +207,9 @@ def main():
     print("  6 agents (started)                  %6.2f s" % med["small"])
     print("  %d agents (installed, not started)  %6.2f s" % (args.size, med["big"]))
     print("  one-task play                       %6.2f s" % med["floor"])
+    if before:
+        print("  6 agents, %s (--compare)       %6.2f s (ratio %.2f to the one-task play; now / then %.2f)"
+              % (before[0], med["before"], med["before"] / med["floor"], med["small"] / med["before"]))
     print("ratio %d agents / 6 agents:       %5.2f   (goal: at most 1.2)" % (args.size, med["big"] / med["small"]))
     print("  over SSH: 6 agents                  %6.2f s" % med["ssh_small"])
     print("  over SSH: one-task play             %6.2f s" % med["ssh_floor"])
