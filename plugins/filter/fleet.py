@@ -144,7 +144,6 @@ class FilterModule:
             "fleet_env_files": _wrap(fleet_env_files),
             "fleet_gateway_probe": _wrap(fleet_gateway_probe),
             "fleet_unit": _wrap(fleet_plan.unit_name),
-            "fleet_unit_dir": _wrap(fleet_plan.unit_dir),
             "fleet_log_dir": _wrap(fleet_plan.log_dir),
             "fleet_openclaw_config": _wrap(fleet_plan.openclaw_config),
             "fleet_auth_profiles_entry": _wrap(fleet_auth_profiles_entry),

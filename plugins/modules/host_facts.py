@@ -198,12 +198,15 @@ def unit_states(module, units):
     return systemd_user.parse_show(out)
 
 
-def users(names, db, states):
+def users(names, db, managers, states):
+    """managers: user -> its user@UID.service, for the users that exist."""
+    if not names:
+        return {}
     lingering = set(fileops.listdir(LINGER_DIR))
     report = {}
     for name in names:
         entry = db.get(name)
-        manager = states.get(manager_unit(entry), {}) if entry else {}
+        manager = states.get(managers[name], {}) if entry else {}
         report[name] = {
             "exists": entry is not None,
             "uid": int(entry[1]) if entry else None,
@@ -212,10 +215,6 @@ def users(names, db, states):
             "manager": manager.get("ActiveState", "missing"),
         }
     return report
-
-
-def manager_unit(entry):
-    return "user@%s.service" % entry[1]
 
 
 def exec_start_line(path):
@@ -289,15 +288,15 @@ def main():
             module.fail_json(msg="ss -Htlne exited %d: %s" % (rc, err.strip()))
     units, lines = gateway_units(params["agent_user_prefix"], db) if params["agent_user_prefix"] else ([], [])
     facts = system()
-    managers = [manager_unit(db[name]) for name in params["users"] if name in db]
+    managers = {name: "user@%s.service" % db[name][1] for name in params["users"] if name in db}
     # Without systemd as init there is no unit to ask about (the runtime
     # preflight refuses such a host by this very answer).
-    states = unit_states(module, params["services"] + managers) if facts["service_mgr"] == "systemd" else {}
+    states = unit_states(module, params["services"] + list(managers.values())) if facts["service_mgr"] == "systemd" else {}
     module.exit_json(
         changed=False,
         ansible_facts={"getent_passwd": db},
         system=facts,
-        users=users(params["users"], db, states),
+        users=users(params["users"], db, managers, states),
         listeners=listeners,
         gateway_units=units,
         exec_start=lines,
