@@ -29,7 +29,7 @@ print(d["fleet_node_version"], d["runtime_npm_version"], d["fleet_openclaw_versi
 PY
 )"
 key="$( (echo "$base_id $versions"; cat images/runtime/install.yml roles/runtime/tasks/read.yml roles/runtime/tasks/node.yml \
-  roles/runtime/tasks/openclaw.yml roles/runtime/vars/main.yml roles/runtime/defaults/main.yml \
+  roles/runtime/tasks/openclaw.yml roles/runtime/tasks/commands.yml roles/runtime/vars/main.yml roles/runtime/defaults/main.yml \
   roles/runtime/templates/*.j2 "$settings" "$0") | sha256sum | cut -c1-16)"
 
 say "runtime image: node, npm, openclaw $versions"

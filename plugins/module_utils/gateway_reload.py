@@ -35,12 +35,20 @@ VERDICTS = (
     ("config restart failed", "failed"),
     ("config reload disabled", "off"),
 )
+# What the gateway logs (subsystem gateway) once a start, its in-process
+# restart included, is complete.
+READY_SUBSYSTEM = "gateway"
+READY_MESSAGE = "gateway ready"
+# Read once per process (the unit's --port wins anyway): the gateway's own
+# in-process restart keeps their old values, so a change to them needs a
+# restart of the unit (seen: a new gateway.bind was not bound).
+PROCESS_KEYS = ("gateway.bind", "gateway.port", "gateway.tls", "gateway.tailscale")
 CHUNK = 1 << 20
 LINE_MAX = 4096
 
 
-def verdict(line):
-    """(outcome, message) of one log line, or None when it is no verdict."""
+def _entry(line):
+    """(subsystem name, message) of one JSON log line, or None."""
     if len(line) > LINE_MAX:
         return None
     try:
@@ -50,13 +58,51 @@ def verdict(line):
     if not isinstance(entry, dict):
         return None
     meta = entry.get("_meta") if isinstance(entry.get("_meta"), dict) else {}
-    if RELOAD_SUBSYSTEM not in str(meta.get("name") or entry.get("0") or ""):
+    name = str(meta.get("name") or entry.get("0") or "")
+    try:
+        subsystem = json.loads(name).get("subsystem") if name.startswith("{") else name
+    except (ValueError, AttributeError):
+        subsystem = name
+    return str(subsystem or ""), str(entry.get("message") or entry.get("1") or "")
+
+
+def verdict(line):
+    """(outcome, message) of one log line, or None when it is no verdict."""
+    found = _entry(line)
+    if not found or found[0] != RELOAD_SUBSYSTEM:
         return None
-    message = str(entry.get("message") or entry.get("1") or "")
     for prefix, outcome in VERDICTS:
-        if message.startswith(prefix):
-            return outcome, message[:300]
+        if found[1].startswith(prefix):
+            return outcome, found[1][:300]
     return None
+
+
+def restart_outcome(line):
+    """("ready", message) once the gateway's own restart completed,
+    ("failed", message) when it says the restart failed, else None."""
+    found = verdict(line)
+    if found and found[0] == "failed":
+        return found
+    entry = _entry(line)
+    if entry and entry[0] == READY_SUBSYSTEM and entry[1] == READY_MESSAGE:
+        return "ready", READY_MESSAGE
+    return None
+
+
+def changed_keys(before, after, prefix=""):
+    """Dotted paths of the leaves (and whole subtrees) that differ."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = set()
+        for key in set(before) | set(after):
+            keys |= changed_keys(before.get(key), after.get(key), "%s%s." % (prefix, key))
+        return keys
+    return set() if before == after else {prefix[:-1]}
+
+
+def needs_process_restart(before, after):
+    """Whether a change touches a key only a new process reads."""
+    return any(key == name or key.startswith(name + ".") or name.startswith(key + ".")
+               for key in changed_keys(before, after) for name in PROCESS_KEYS)
 
 
 class LogTail:
@@ -101,9 +147,9 @@ class LogTail:
         return [line.decode("utf-8", "replace") for line in complete.split(b"\n") if line] if complete else []
 
 
-def wait_verdict(tail, timeout, sleep=time.sleep, clock=time.monotonic, interval=0.1):
-    """(outcome, message) of the first verdict the log gains, or (None, why)
-    when none comes within timeout seconds."""
+def wait_for(tail, timeout, match, what, sleep=time.sleep, clock=time.monotonic, interval=0.1):
+    """match(line) of the first line the log gains that matches, or
+    (None, why) when none comes within timeout seconds."""
     deadline = clock() + timeout
     while True:
         try:
@@ -111,9 +157,19 @@ def wait_verdict(tail, timeout, sleep=time.sleep, clock=time.monotonic, interval
         except OSError as exc:  # e.g. a link where the log should be
             return None, "the reload log is unreadable: %s" % exc
         for line in lines:
-            found = verdict(line)
+            found = match(line)
             if found:
                 return found
         if clock() >= deadline:
-            return None, "no reload verdict in %s within %ss" % (tail.log_dir, timeout)
+            return None, "no %s in %s within %ss" % (what, tail.log_dir, timeout)
         sleep(interval)
+
+
+def wait_verdict(tail, timeout, **kwargs):
+    """(outcome, message) of the first reload verdict the log gains."""
+    return wait_for(tail, timeout, verdict, "reload verdict", **kwargs)
+
+
+def wait_restarted(tail, timeout, **kwargs):
+    """("ready", message) once the gateway's own restart is complete."""
+    return wait_for(tail, timeout, restart_outcome, "'%s' after the restart" % READY_MESSAGE, **kwargs)

@@ -124,9 +124,12 @@ options:
       - V(watch) is for a service that watches its own config file, as an OpenClaw gateway does
         (C(gateway.reload.mode=hybrid), its default). The module reads the verdict the gateway logs
         (subsystem C(gateway/reload)) in O(reload_log_dir) after the write. C(config hot reload
-        applied) verifies by the probe alone, with no restart. C(config change requires gateway
-        restart), or no verdict within O(reload_timeout) seconds (reloading turned off), restarts
-        O(unit). An invalid config or a failed reload is rolled back.
+        applied) verifies by the probe alone, with no restart. On C(config change requires gateway
+        restart) the gateway restarts itself in place; the module waits for its C(gateway ready)
+        line, within the probe's budget, and then probes. A change to a key only a new process
+        reads (C(gateway.bind), C(gateway.port), C(gateway.tls), C(gateway.tailscale)), no verdict
+        within O(reload_timeout) seconds (reloading turned off), or no finished restart in time,
+        restarts O(unit). An invalid config or a failed reload is rolled back.
     type: str
     choices: [restart, reload, watch]
     default: restart
@@ -292,8 +295,9 @@ reload:
   sample: config hot reload applied (agents.defaults.model.primary)
 applied_by:
   description: >-
-    How the running service took the change - V(hot-reload) (its own, no restart), V(restart) or
-    V(reload) (the module's systemctl call), V(none) (it refused the file).
+    How the running service took the change - V(hot-reload) (its own, no restart), V(gateway-restart)
+    (its own restart in place), V(restart) or V(reload) (the module's systemctl call), V(none) (it
+    refused the file).
   returned: when the file was written and a unit is set
   type: str
   sample: hot-reload
@@ -322,6 +326,7 @@ class ConfigChange:
         if kind == "auto":
             kind = "openclaw" if self.store.name == "openclaw.json" else "json"
         self.kind = kind
+        self.process_keys_changed = True
         self.result = {"changed": False, "rolled_back": False, "last_good": self.store.last_good_path,
                        "invocation": self.invocation()}
 
@@ -417,10 +422,24 @@ class ConfigChange:
         if outcome in ("invalid", "failed"):
             self.result["applied_by"] = "none"
             return False, "the service did not apply it: %s" % message
-        # A restart of the unit, not the gateway's own in place: that one
-        # keeps its listener (seen: a new gateway.bind was not bound).
+        if outcome == "restart" and not self.process_keys_changed:
+            # The gateway restarts itself in place; a restart of the unit on
+            # top of it would only make the operator wait for both.
+            restarted, detail = gateway_reload.wait_restarted(self.tail, self.restart_budget())
+            if restarted == "ready":
+                self.result["applied_by"] = "gateway-restart"
+                return True, "%s; the gateway restarted itself (%s)" % (message, detail)
+            message = "%s; %s" % (message, detail)
+        # A restart of the unit: the gateway gave no verdict or no finished
+        # restart, or the change touches a key its in-place restart keeps
+        # (gateway_reload.PROCESS_KEYS).
         ok, detail = self.restart()
         return ok, "%s; %s" % (message, detail)
+
+    def restart_budget(self):
+        """Seconds the gateway's own restart may take: the probe's budget."""
+        health = self.p["health"] or {}
+        return max(self.p["reload_timeout"], int((health.get("retries") or 0) * (health.get("delay") or 0)))
 
     def hooks(self):
         """(apply, recover, verify) callables for txn.apply_verified."""
@@ -469,6 +488,7 @@ class ConfigChange:
         if self.module.check_mode:
             self.result["result"] = "would_apply"
             return self.result
+        self.process_keys_changed = self.touches_process_keys(current, data)
         apply_hook, recover_hook, verify = self.hooks()
         outcome = txn.apply_verified(self.store, data, apply_hook, verify, recover=recover_hook)
         applied = "restored" if self.p["state"] == "restore" else "applied"
@@ -485,6 +505,14 @@ class ConfigChange:
             self.store.path, outcome["detail"],
             "The previous file is back and healthy." if outcome["recovered"] else
             "The previous file is back but NOT healthy either: %s" % outcome["recovery_detail"]))
+
+    def touches_process_keys(self, current, data):
+        """Whether only a new process of the service would read the change."""
+        try:
+            before = txn.load_document(current) if current is not None else {}
+            return gateway_reload.needs_process_restart(before, txn.load_document(data))
+        except txn.ChangeError:
+            return True
 
     def same(self, current, data):
         """Canonically equal documents are the same change."""

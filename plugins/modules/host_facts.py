@@ -123,6 +123,11 @@ packages_missing:
   returned: always
   type: list
   elements: str
+packages_installed:
+  description: Packages of O(packages) that are installed (with RV(packages_missing), every package asked about).
+  returned: always
+  type: list
+  elements: str
 services:
   description:
     - Per unit of O(services) (full names, C(cron.service)) - C(enabled), its UnitFileState (empty for a unit
@@ -292,6 +297,7 @@ def main():
     # Without systemd as init there is no unit to ask about (the runtime
     # preflight refuses such a host by this very answer).
     states = unit_states(module, params["services"] + list(managers.values())) if facts["service_mgr"] == "systemd" else {}
+    missing = packages_missing(module, params["packages"])
     module.exit_json(
         changed=False,
         ansible_facts={"getent_passwd": db},
@@ -301,7 +307,8 @@ def main():
         gateway_units=units,
         exec_start=lines,
         paths={path: path_state(path) for path in params["paths"]},
-        packages_missing=packages_missing(module, params["packages"]),
+        packages_missing=missing,
+        packages_installed=[name for name in params["packages"] if name not in missing],
         services={unit: {"enabled": states.get(unit, {}).get("UnitFileState", ""),
                          "active": states.get(unit, {}).get("ActiveState", "inactive")} for unit in params["services"]},
     )

@@ -126,12 +126,16 @@ def test_restore_puts_last_good_back_over_a_hand_edit(host):
     # A new server (its uptime starts over), ready, in the same process.
     assert wait_until(lambda: ready(host) and readyz(host, port(host)).get("uptimeMs", up) < up, timeout=90)
     assert unit_props(host, AGENT)["MainPID"] == pid and unit_props(host, AGENT)["ActiveState"] == "active"
+    up = readyz(host, port(host))["uptimeMs"]
     proc, result = restore()
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert result["result"] == "restored"
-    # Dropping basePath needs a restart: the gateway says so, the unit is restarted.
-    assert result["applied_by"] == "restart"
+    # Dropping basePath needs a restart: the gateway says so and restarts
+    # itself in place; the play waits for that restart, not for one of its own.
+    assert result["applied_by"] == "gateway-restart", result
     assert result["reload"].startswith("config change requires gateway restart (gateway.controlUi.basePath)")
+    assert unit_props(host, AGENT)["MainPID"] == pid
+    assert readyz(host, port(host))["uptimeMs"] < up
     assert config_bytes(host) == host.file(LAST_GOOD).content == SEEN["deployed"]
     assert ready(host)
 

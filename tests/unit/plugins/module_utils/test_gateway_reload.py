@@ -78,3 +78,40 @@ def test_a_link_in_place_of_the_log_is_not_followed(tmp_path):
     tail.mark()
     outcome, why = gr.wait_verdict(tail, 0, sleep=lambda s: None)
     assert outcome is None and "unreadable" in why
+
+
+def test_the_gateways_own_restart_is_complete_at_gateway_ready(tmp_path):
+    log = tmp_path / "openclaw-2026-12-01.log"
+    write(log, "")
+    tail = gr.LogTail(str(tmp_path))
+    tail.mark()
+    # What an in-process restart logs: none of it but the last line ends the wait.
+    write(log, line("received SIGUSR1; restarting", subsystem="gateway"),
+          line("restart mode: in-process restart (OPENCLAW_NO_RESPAWN)", subsystem="gateway"),
+          line("http server listening (13 plugins; 9.5s)", subsystem="gateway"),
+          line("gateway ready", subsystem="gateway/forged"))
+    clock = iter(range(100)).__next__
+    outcome, why = gr.wait_restarted(tail, 3, sleep=lambda s: None, clock=clock)
+    assert outcome is None and "'gateway ready' after the restart" in why
+    write(log, line("gateway ready", subsystem="gateway"))
+    assert gr.wait_restarted(tail, 1, sleep=lambda s: None) == ("ready", "gateway ready")
+
+
+def test_a_failed_restart_ends_the_wait(tmp_path):
+    log = tmp_path / "openclaw-2026-12-01.log"
+    write(log, "")
+    tail = gr.LogTail(str(tmp_path))
+    tail.mark()
+    write(log, line("config restart failed: Error: EADDRINUSE"))
+    assert gr.wait_restarted(tail, 1, sleep=lambda s: None)[0] == "failed"
+
+
+def test_keys_only_a_new_process_reads():
+    base = {"gateway": {"bind": "loopback", "controlUi": {"basePath": "/a"}}, "agents": {"x": 1}}
+    assert not gr.needs_process_restart(base, {**base, "agents": {"x": 2}})
+    assert not gr.needs_process_restart(base, {**base, "gateway": {"bind": "loopback", "controlUi": {"basePath": "/b"}}})
+    assert gr.needs_process_restart(base, {**base, "gateway": {"bind": "lan", "controlUi": {"basePath": "/a"}}})
+    # the whole gateway block replaced, or a TLS block added under it
+    assert gr.needs_process_restart(base, {"agents": {"x": 1}})
+    assert gr.needs_process_restart(base, {**base, "gateway": dict(base["gateway"], tls={"enabled": True})})
+    assert gr.changed_keys({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}}) == {"a.c"}

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jsonschema
@@ -337,8 +338,8 @@ class FakeGateway:
     """Watches the live file like OpenClaw does: logs a verdict for each
     change to its logs/ directory, and answers /readyz."""
 
-    def __init__(self, live, verdict):
-        self.live, self.verdict = live, verdict
+    def __init__(self, live, verdict, restarts_itself=False):
+        self.live, self.verdict, self.restarts_itself = live, verdict, restarts_itself
         self.logs = live.parent / "logs"
         self.logs.mkdir(exist_ok=True)
         self.log = self.logs / "openclaw-2026-12-01.log"
@@ -372,6 +373,11 @@ class FakeGateway:
             binding = json.dumps({"subsystem": "gateway/reload"})
             with open(self.log, "a") as handle:
                 handle.write(json.dumps({"0": binding, "_meta": {"name": binding}, "message": self.verdict}) + "\n")
+            if self.restarts_itself:  # as OpenClaw does in place, a moment later
+                time.sleep(0.3)
+                binding = json.dumps({"subsystem": "gateway"})
+                with open(self.log, "a") as handle:
+                    handle.write(json.dumps({"0": binding, "_meta": {"name": binding}, "message": "gateway ready"}) + "\n")
 
     def close(self):
         self.stop.set()
@@ -389,8 +395,8 @@ def gateway(live, monkeypatch):
         return True, "restarted"
     monkeypatch.setattr(config_change.ConfigChange, "restart", restart)
 
-    def make(verdict):
-        made.append(FakeGateway(live, verdict))
+    def make(verdict, restarts_itself=False):
+        made.append(FakeGateway(live, verdict, restarts_itself))
         return made[-1]
     yield make, restarts
     for fake in made:
@@ -421,6 +427,25 @@ def test_watch_a_key_that_needs_a_restart_restarts_the_unit(live, gateway, run_m
     result = run_module(config_change, watched(live, fake, {"gateway": {"bind": "lan"}}))
     assert result["result"] == "applied" and result["applied_by"] == "restart", result.get("msg")
     assert result["reload"].startswith("config change requires gateway restart (gateway.bind)")
+    assert restarts == ["openclaw-gateway-x.service"]
+
+
+def test_watch_a_gateway_that_restarts_itself_is_not_restarted_again(live, gateway, run_module):
+    make, restarts = gateway
+    fake = make("config change requires gateway restart (gateway.controlUi.basePath) \u2014 preparing", restarts_itself=True)
+    result = run_module(config_change, watched(live, fake, MODEL))
+    assert result["result"] == "applied" and result["applied_by"] == "gateway-restart", result.get("msg")
+    assert restarts == []
+    assert open(result["last_good"], "rb").read() == live.read_bytes()
+
+
+def test_watch_a_restart_that_never_finishes_gets_the_units_restart(live, gateway, run_module):
+    make, restarts = gateway
+    fake = make("config change requires gateway restart (gateway.controlUi.basePath) \u2014 deferring", restarts_itself=False)
+    args = watched(live, fake, MODEL, reload_timeout=1)
+    args["health"].update(retries=2, delay=0.5)
+    result = run_module(config_change, args)
+    assert result["result"] == "applied" and result["applied_by"] == "restart", result.get("msg")
     assert restarts == ["openclaw-gateway-x.service"]
 
 

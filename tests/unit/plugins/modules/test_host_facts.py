@@ -110,6 +110,7 @@ def test_paths_packages_and_services(host, run_module, tmp_path):
     assert result["paths"][str(tmp_path / "node-24")] == {"exists": True, "link": None}
     assert result["paths"][str(tmp_path / "nope")] == {"exists": False, "link": None}
     assert result["packages_missing"] == ["iproute2"]
+    assert result["packages_installed"] == ["cron"]
     assert result["services"] == {"cron.service": {"enabled": "enabled", "active": "active"},
                                   "nothing.service": {"enabled": "", "active": "inactive"}}
 
