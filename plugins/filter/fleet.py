@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import fleet_plan
+from ansible_collections.agentfleet.vps.plugins.module_utils import files, fleet_plan
 
 
 def _plain(value):
@@ -150,4 +150,5 @@ class FilterModule:
             "fleet_workspaces": _wrap(fleet_workspaces),
             "fleet_upgrade_plan": _wrap(fleet_plan.upgrade_plan),
             "fleet_running_versions": _wrap(fleet_plan.running_versions),
+            "fleet_files_in_place": _wrap(files.in_place),
         }

@@ -1,11 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: agentfleet.vps developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""File formats shared by the modules: env files and canonical JSON.
-Reading and writing files is fileops' job; read_env reads through it."""
+"""File formats shared by the modules: env files and canonical JSON, and
+whether root's files as host_facts read them are what agent_files would
+write. Reading and writing files is fileops' job; read_env reads through it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -49,3 +51,16 @@ def render_env(values):
             raise ValueError("environment value of %s contains a newline" % key)
         lines.append('%s="%s"' % (key, value))
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def in_place(states, directories=(), files=(), uid=0, gid=0):
+    """Whether the directories and files (agent_files entries: path, mode,
+    content) are in place, by host_facts' `paths` answer (type, mode, uid,
+    gid, sha256), owned by uid:gid. Anything not read counts as not in place."""
+    def matches(entry, kind):
+        state = states.get(entry["path"]) or {}
+        return (state.get("type") == kind and state.get("mode") == "%04o" % int(entry.get("mode", "0644"), 8)
+                and state.get("uid") == uid and state.get("gid") == gid)
+    return (all(matches(d, "directory") for d in directories)
+            and all(matches(f, "file") and states[f["path"]].get("sha256")
+                    == hashlib.sha256(f["content"].encode("utf-8")).hexdigest() for f in files))

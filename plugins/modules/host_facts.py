@@ -114,10 +114,14 @@ exec_start:
   type: list
   elements: str
 paths:
-  description: Per path of O(paths) - C(exists), and C(link), the target of a symlink (else null).
+  description:
+    - Per path of O(paths) - C(exists); C(link), the target of a symlink (else null); C(type) (C(file),
+      C(directory), C(link), C(other), null when missing); C(mode) (octal string), C(uid), C(gid); and
+      C(sha256) of a regular file up to 1 MiB (else null), so a role can skip writing what is in place.
   returned: always
   type: dict
-  sample: {"/opt/agentfleet/node/current": {"exists": true, "link": "/opt/agentfleet/node/24.21.0"}}
+  sample: {"/opt/agentfleet/bin/openclaw": {"exists": true, "link": null, "type": "file", "mode": "0755", "uid": 0,
+           "gid": 0, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}}
 packages_missing:
   description: Packages of O(packages) that are not installed.
   returned: always
@@ -137,6 +141,7 @@ services:
   sample: {"cron.service": {"enabled": "enabled", "active": "active"}}
 """
 
+import hashlib
 import os
 import pwd
 import stat
@@ -147,6 +152,8 @@ from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, fle
 
 LINGER_DIR = "/var/lib/systemd/linger"
 UNIT_READ_LIMIT = 64 * 1024
+# Root's own small files (commands, configs) are compared by checksum.
+CHECKSUM_LIMIT = 1024 * 1024
 # An agent can fill its unit directory: what is reported of it is bounded,
 # and only names a gateway unit can have are reported at all.
 UNITS_PER_USER = 64
@@ -254,14 +261,41 @@ def gateway_units(prefix, db):
     return found, lines
 
 
+def checksum(path):
+    """sha256 of a regular file, or None: the last component is not
+    followed, and what is no longer a regular file (a FIFO swapped in) is
+    not read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        digest, left = hashlib.sha256(), CHECKSUM_LIMIT + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 65536))
+            if not chunk:
+                return digest.hexdigest()
+            digest.update(chunk)
+            left -= len(chunk)
+        return None  # grew past the limit
+    finally:
+        os.close(fd)
+
+
 def path_state(path):
     """Root's own paths (the install prefix, root's crontabs): a link among
     the parents, such as /opt on another disk, is followed."""
     try:
         info = os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
-        return {"exists": False, "link": None}
-    return {"exists": True, "link": os.readlink(path) if stat.S_ISLNK(info.st_mode) else None}
+        return {"exists": False, "link": None, "type": None, "mode": None, "uid": None, "gid": None, "sha256": None}
+    kind = "link" if stat.S_ISLNK(info.st_mode) else "directory" if stat.S_ISDIR(info.st_mode) else \
+        "file" if stat.S_ISREG(info.st_mode) else "other"
+    digest = checksum(path) if kind == "file" and info.st_size <= CHECKSUM_LIMIT else None
+    return {"exists": True, "link": os.readlink(path) if kind == "link" else None, "type": kind,
+            "mode": "%04o" % stat.S_IMODE(info.st_mode), "uid": info.st_uid, "gid": info.st_gid, "sha256": digest}
 
 
 def packages_missing(module, names):

@@ -207,9 +207,11 @@ def main():
             # readiness probe right after cannot mistake it for the new one.
             run("restart", to_restart)
 
-    after = managers.show(listed) if not module.check_mode else before
+    changed = bool(to_stop or to_halt or to_enable or to_start or to_restart)
+    # Nothing done: the states read before are the states now.
+    after = managers.show(listed) if changed and not module.check_mode else before
     module.exit_json(
-        changed=bool(to_stop or to_halt or to_enable or to_start or to_restart),
+        changed=changed,
         enabled=to_enable, started=to_start, restarted=to_restart, stopped=to_stop + to_halt,
         states={u: after.get(u, {}) for u in listed},
     )

@@ -1,6 +1,7 @@
 """host_facts: one read of users, ports, gateway units, paths, packages
 and system units; no link an agent put in its home is followed."""
 
+import hashlib
 import os
 import pwd
 
@@ -106,9 +107,12 @@ def test_paths_packages_and_services(host, run_module, tmp_path):
     os.symlink(tmp_path / "node-24", tmp_path / "current")
     result = run_module(host_facts, {"paths": [str(tmp_path / "current"), str(tmp_path / "node-24"), str(tmp_path / "nope")],
                                      "packages": ["cron", "iproute2"], "services": ["cron.service", "nothing.service"]})
-    assert result["paths"][str(tmp_path / "current")] == {"exists": True, "link": str(tmp_path / "node-24")}
-    assert result["paths"][str(tmp_path / "node-24")] == {"exists": True, "link": None}
-    assert result["paths"][str(tmp_path / "nope")] == {"exists": False, "link": None}
+    current = result["paths"][str(tmp_path / "current")]
+    assert (current["exists"], current["link"], current["type"], current["sha256"]) == (True, str(tmp_path / "node-24"), "link", None)
+    node = result["paths"][str(tmp_path / "node-24")]
+    assert (node["exists"], node["link"], node["type"]) == (True, None, "directory")
+    assert result["paths"][str(tmp_path / "nope")]["exists"] is False
+    assert result["paths"][str(tmp_path / "nope")]["link"] is None
     assert result["packages_missing"] == ["iproute2"]
     assert result["packages_installed"] == ["cron"]
     assert result["services"] == {"cron.service": {"enabled": "enabled", "active": "active"},
@@ -160,3 +164,19 @@ def test_a_fifo_a_flood_and_odd_names_in_a_unit_directory_are_bounded(host, run_
     assert not [n for n in names if "Evil" in n or "\udcff" in n]
     assert [line.split(":ExecStart=")[0].rsplit("/", 1)[-1] for line in result["exec_start"]] == [
         "openclaw-gateway-lead-1.service"]
+
+
+def test_root_files_are_reported_with_mode_owner_and_checksum(host, run_module, tmp_path):
+    command = tmp_path / "openclaw"
+    command.write_bytes(b"#!/bin/sh\nexec node\n")
+    command.chmod(0o755)
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "big").write_bytes(b"x" * (host_facts.CHECKSUM_LIMIT + 1))
+    os.symlink(command, tmp_path / "link")
+    result = run_module(host_facts, {"paths": [str(tmp_path / n) for n in ("openclaw", "fifo", "big", "link")]})
+    state = result["paths"][str(command)]
+    assert state["type"] == "file" and state["mode"] == "0755" and state["uid"] == os.getuid()
+    assert state["sha256"] == hashlib.sha256(b"#!/bin/sh\nexec node\n").hexdigest()
+    # a FIFO is never opened (it would block), a big file and a link never read
+    assert result["paths"][str(tmp_path / "fifo")]["type"] == "other"
+    assert [result["paths"][str(tmp_path / n)]["sha256"] for n in ("fifo", "big", "link")] == [None, None, None]
