@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import os
 import time
+import urllib.request
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, fleet_plan
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, fleet_plan, netio
 
 RELOAD_SUBSYSTEM = "gateway/reload"
 # (message prefix, outcome), first match wins.
@@ -89,6 +90,19 @@ def restart_outcome(line):
     return None
 
 
+def uptime_seconds(url, timeout=5):
+    """Seconds the gateway's server at url has been up (its /readyz
+    uptimeMs), or None when it does not say."""
+    try:
+        with netio.open_url(urllib.request.Request(url, headers={"User-Agent": "agentfleet"}), timeout,
+                            proxies=False) as response:
+            answer = json.loads(response.read(4096).decode("utf-8", "replace"))
+    except (OSError, ValueError):
+        return None
+    uptime = answer.get("uptimeMs") if isinstance(answer, dict) else None
+    return uptime / 1000.0 if isinstance(uptime, (int, float)) and not isinstance(uptime, bool) else None
+
+
 def changed_keys(before, after, prefix=""):
     """Dotted paths of the leaves (and whole subtrees) that differ."""
     if isinstance(before, dict) and isinstance(after, dict):
@@ -111,6 +125,8 @@ class LogTail:
     def __init__(self, log_dir):
         self.log_dir = log_dir
         self.name, self.offset, self.rest = None, 0, b""
+        # Lines read but not yet looked at (after a match), returned first.
+        self.pending = []
 
     def _names(self):
         try:
@@ -128,7 +144,12 @@ class LogTail:
         self.offset, self.rest = (info.st_size if info else 0), b""
 
     def lines(self):
-        """Complete lines written since the last call (at most CHUNK bytes a call)."""
+        """Complete lines written since the last call (at most CHUNK bytes a
+        call), after the lines a match left unread."""
+        pending, self.pending = self.pending, []
+        return pending + self._read()
+
+    def _read(self):
         names = [n for n in self._names() if self.name is None or n >= self.name]
         if not names:
             return []
@@ -156,9 +177,10 @@ def wait_for(tail, timeout, match, what, sleep=time.sleep, clock=time.monotonic,
             lines = tail.lines()
         except OSError as exc:  # e.g. a link where the log should be
             return None, "the reload log is unreadable: %s" % exc
-        for line in lines:
+        for index, line in enumerate(lines):
             found = match(line)
             if found:
+                tail.pending = lines[index + 1:] + tail.pending
                 return found
         if clock() >= deadline:
             return None, "no %s in %s within %ss" % (what, tail.log_dir, timeout)

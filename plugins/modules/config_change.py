@@ -307,6 +307,7 @@ import getpass
 import json
 import os
 import pwd
+import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -326,7 +327,7 @@ class ConfigChange:
         if kind == "auto":
             kind = "openclaw" if self.store.name == "openclaw.json" else "json"
         self.kind = kind
-        self.process_keys_changed = True
+        self.process_keys_changed, self.marked_at = True, None
         self.result = {"changed": False, "rolled_back": False, "last_good": self.store.last_good_path,
                        "invocation": self.invocation()}
 
@@ -426,15 +427,25 @@ class ConfigChange:
             # The gateway restarts itself in place; a restart of the unit on
             # top of it would only make the operator wait for both.
             restarted, detail = gateway_reload.wait_restarted(self.tail, self.restart_budget())
-            if restarted == "ready":
+            if restarted == "ready" and self.server_newer_than_write():
                 self.result["applied_by"] = "gateway-restart"
                 return True, "%s; the gateway restarted itself (%s)" % (message, detail)
+            if restarted == "ready":
+                detail = "a 'gateway ready' line, but the server's uptime does not start after the write"
             message = "%s; %s" % (message, detail)
         # A restart of the unit: the gateway gave no verdict or no finished
         # restart, or the change touches a key its in-place restart keeps
         # (gateway_reload.PROCESS_KEYS).
         ok, detail = self.restart()
         return ok, "%s; %s" % (message, detail)
+
+    def server_newer_than_write(self):
+        """The log line is the agent's own file: only the server's uptime
+        (/readyz, shorter than the time since the write) shows that the
+        restart really happened."""
+        url = (self.p["health"] or {}).get("url")
+        uptime = gateway_reload.uptime_seconds(url) if url else None
+        return uptime is not None and uptime < time.monotonic() - self.marked_at
 
     def restart_budget(self):
         """Seconds the gateway's own restart may take: the probe's budget."""
@@ -453,6 +464,7 @@ class ConfigChange:
         self.tail = gateway_reload.LogTail(self.p["reload_log_dir"] or
                                            fleet_plan.log_dir(os.path.dirname(self.store.path)))
         self.tail.mark()
+        self.marked_at = time.monotonic()
         return self.watch, self.restart, verify
 
     # ------------------------------------------------------------------ run
@@ -488,7 +500,11 @@ class ConfigChange:
         if self.module.check_mode:
             self.result["result"] = "would_apply"
             return self.result
-        self.process_keys_changed = self.touches_process_keys(current, data)
+        # Against the running process's file too: the live file may already
+        # hold the new value (an edit whose in-place restart kept the old one).
+        last_good = self.store.last_good()
+        self.process_keys_changed = self.touches_process_keys(current, data) or (
+            last_good is not None and self.touches_process_keys(last_good, data))
         apply_hook, recover_hook, verify = self.hooks()
         outcome = txn.apply_verified(self.store, data, apply_hook, verify, recover=recover_hook)
         applied = "restored" if self.p["state"] == "restore" else "applied"

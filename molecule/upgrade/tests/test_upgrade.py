@@ -125,7 +125,7 @@ def test_going_back_needs_the_snapshots_and_restores_them(host):
     result = run_playbook("-e", f"fleet_openclaw_version={OLD}", "-e", "agents_upgrade_restore_snapshots=true",
                           playbook="upgrade.yml")
     assert result.returncode == 0, result.stdout[-4000:]
-    assert task_results(result.stdout, "Install OpenClaw (when missing)").get("skipped") is True
+    assert task_results(result.stdout, "Install the OpenClaw npm package").get("skipped") is True
     assert_fleet_on(host, OLD)
     # The planted link came back as a link; what it points at is untouched.
     assert host.file(PLANTED).is_symlink and host.check_output(f"stat -c %U {PLANTED}") == user_of("coder")

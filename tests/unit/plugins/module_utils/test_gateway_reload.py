@@ -63,6 +63,8 @@ def test_wait_verdict_takes_the_first_and_times_out_without_one(tmp_path):
     write(log, "not json", line("config change requires gateway restart (gateway.bind)"),
           line("config hot reload applied (later)"))
     assert gr.wait_verdict(tail, 1, sleep=lambda s: None)[0] == "restart"
+    # what came after the first verdict is still there for the next wait
+    assert gr.wait_verdict(tail, 1, sleep=lambda s: None)[0] == "applied"
     clock = iter(range(100)).__next__
     outcome, why = gr.wait_verdict(tail, 3, sleep=lambda s: None, clock=clock)
     assert outcome is None and "no reload verdict" in why

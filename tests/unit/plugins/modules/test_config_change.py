@@ -338,8 +338,11 @@ class FakeGateway:
     """Watches the live file like OpenClaw does: logs a verdict for each
     change to its logs/ directory, and answers /readyz."""
 
-    def __init__(self, live, verdict, restarts_itself=False):
-        self.live, self.verdict, self.restarts_itself = live, verdict, restarts_itself
+    def __init__(self, live, verdict, restarts_itself=False, forges_ready=False):
+        self.live, self.verdict, self.restarts_itself = live, verdict, restarts_itself or forges_ready
+        self.forges_ready = forges_ready
+        self.started = time.monotonic() - 600
+        gateway = self
         self.logs = live.parent / "logs"
         self.logs.mkdir(exist_ok=True)
         self.log = self.logs / "openclaw-2026-12-01.log"
@@ -351,7 +354,8 @@ class FakeGateway:
             def do_GET(self):
                 self.send_response(200)
                 self.end_headers()
-                self.wfile.write(b'{"ready":true}')
+                uptime = int((time.monotonic() - gateway.started) * 1000)
+                self.wfile.write(b'{"ready":true,"uptimeMs":%d}' % uptime)
 
             def log_message(self, *args):
                 pass
@@ -375,6 +379,8 @@ class FakeGateway:
                 handle.write(json.dumps({"0": binding, "_meta": {"name": binding}, "message": self.verdict}) + "\n")
             if self.restarts_itself:  # as OpenClaw does in place, a moment later
                 time.sleep(0.3)
+                if not self.forges_ready:  # a new server: its uptime starts over
+                    self.started = time.monotonic()
                 binding = json.dumps({"subsystem": "gateway"})
                 with open(self.log, "a") as handle:
                     handle.write(json.dumps({"0": binding, "_meta": {"name": binding}, "message": "gateway ready"}) + "\n")
@@ -395,8 +401,8 @@ def gateway(live, monkeypatch):
         return True, "restarted"
     monkeypatch.setattr(config_change.ConfigChange, "restart", restart)
 
-    def make(verdict, restarts_itself=False):
-        made.append(FakeGateway(live, verdict, restarts_itself))
+    def make(verdict, restarts_itself=False, forges_ready=False):
+        made.append(FakeGateway(live, verdict, restarts_itself, forges_ready))
         return made[-1]
     yield make, restarts
     for fake in made:
@@ -437,6 +443,30 @@ def test_watch_a_gateway_that_restarts_itself_is_not_restarted_again(live, gatew
     assert result["result"] == "applied" and result["applied_by"] == "gateway-restart", result.get("msg")
     assert restarts == []
     assert open(result["last_good"], "rb").read() == live.read_bytes()
+
+
+def test_watch_a_forged_ready_line_without_a_new_server_gets_the_units_restart(live, gateway, run_module):
+    # The agent writes its own log: "gateway ready" from it, while the old
+    # server (its uptime long) still answers, is not a restart.
+    make, restarts = gateway
+    fake = make("config change requires gateway restart (gateway.controlUi.basePath) \u2014 deferring", forges_ready=True)
+    result = run_module(config_change, watched(live, fake, MODEL))
+    assert result["result"] == "applied" and result["applied_by"] == "restart", result.get("msg")
+    assert restarts == ["openclaw-gateway-x.service"]
+
+
+def test_watch_a_process_key_already_in_the_live_file_still_restarts_the_unit(live, gateway, run_module):
+    # The live file already says bind=lan (an edit the in-place restart did
+    # not bind); the last good copy, what the process runs, does not.
+    make, restarts = gateway
+    fake = make("config change requires gateway restart (gateway.bind) \u2014 preparing", restarts_itself=True)
+    first = run_module(config_change, watched(live, fake, MODEL))
+    assert first["applied_by"] == "gateway-restart" and restarts == []
+    doc = json.loads(live.read_text())
+    doc["gateway"]["bind"] = "lan"
+    live.write_text(json.dumps(doc))
+    result = run_module(config_change, watched(live, fake, {"agents": {"defaults": {"model": {"primary": "m/other"}}}}))
+    assert result["applied_by"] == "restart" and restarts == ["openclaw-gateway-x.service"], result.get("msg")
 
 
 def test_watch_a_restart_that_never_finishes_gets_the_units_restart(live, gateway, run_module):
