@@ -103,9 +103,9 @@ def main():
     times = {"hot": [], "ours": [], "restart_key": [], "restart_ready": []}
     try:
         for index in range(args.rounds):
-            times["hot"].append(same_process(change(model(other if index % 2 == 0 else original)), "(hot-reload)"))
-            back = model(original if index % 2 == 0 else other)
-            times["ours"].append(restarted(user, unit, change(back, "-e", "apply=restart")))
+            # Each round switches to the other model and back, so both runs change something.
+            times["hot"].append(same_process(change(model(other)), "(hot-reload)"))
+            times["ours"].append(restarted(user, unit, change(model(original), "-e", "apply=restart")))
             # The gateway restarts itself in place; the play waits for it.
             times["restart_key"].append(same_process(change(base_path("/bench" if index % 2 == 0 else None)),
                                                      "(gateway-restart)"))
