@@ -67,24 +67,27 @@ def _entry(line):
     return str(subsystem or ""), str(entry.get("message") or entry.get("1") or "")
 
 
-def verdict(line):
-    """(outcome, message) of one log line, or None when it is no verdict."""
-    found = _entry(line)
-    if not found or found[0] != RELOAD_SUBSYSTEM:
+def _verdict_of(entry):
+    if not entry or entry[0] != RELOAD_SUBSYSTEM:
         return None
     for prefix, outcome in VERDICTS:
-        if found[1].startswith(prefix):
-            return outcome, found[1][:300]
+        if entry[1].startswith(prefix):
+            return outcome, entry[1][:300]
     return None
+
+
+def verdict(line):
+    """(outcome, message) of one log line, or None when it is no verdict."""
+    return _verdict_of(_entry(line))
 
 
 def restart_outcome(line):
     """("ready", message) once the gateway's own restart completed,
     ("failed", message) when it says the restart failed, else None."""
-    found = verdict(line)
+    entry = _entry(line)
+    found = _verdict_of(entry)
     if found and found[0] == "failed":
         return found
-    entry = _entry(line)
     if entry and entry[0] == READY_SUBSYSTEM and entry[1] == READY_MESSAGE:
         return "ready", READY_MESSAGE
     return None
