@@ -32,6 +32,10 @@ from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import
 
 DEFAULT_CONFIG = "/etc/agentfleet/oversight.json"
 REPORT_VERSION = 1
+# A gateway busy with a neighbour's start can miss a 3 s answer; the second
+# ask is bounded so one slow agent cannot stall the audit for long.
+HEALTH_RETRY_PAUSE = 2
+HEALTH_RETRY_TIMEOUT = 10
 REVIEWER_CHECKS = ("startup_sequence", "unsourced_claim", "unrequested_content", "completion_without_proof",
                    "avoidable_question")
 # What the reviewer must answer; `agent` is narrowed to the fleet's names
@@ -206,6 +210,21 @@ def agent_entries(config):
     return [dict(a, health_url="http://127.0.0.1:%d/health" % a["port"]) for a in config["agents"]]
 
 
+def probe_health(agents, units, probe=config_txn.probe, sleep=time.sleep):
+    """name -> (ok, detail) of each agent's /health. An active unit whose
+    gateway missed the first answer (busy starting or restarting a
+    neighbour) is asked once more, longer, before it counts as down."""
+    health = {a["name"]: probe(a["health_url"], timeout=3) for a in agents}
+    again = [a for a in agents
+             if not health[a["name"]][0] and units.get(a["unit"], {}).get("ActiveState") == "active"]
+    if again:
+        sleep(HEALTH_RETRY_PAUSE)
+    for agent in again:
+        ok, detail = probe(agent["health_url"], timeout=HEALTH_RETRY_TIMEOUT)
+        health[agent["name"]] = (ok, detail if ok else "%s (asked twice)" % detail)
+    return health
+
+
 def collect(config, state, now=None, use_reviewer=True):
     """Run every check. Returns (report, new state); writes nothing."""
     started = time.monotonic()
@@ -219,7 +238,7 @@ def collect(config, state, now=None, use_reviewer=True):
     units = {}
     for user in sorted({agent_user(a, config) for a in agents}):
         units.update(user_units([a["unit"] for a in agents if agent_user(a, config) == user], user))
-    health = {a["name"]: config_txn.probe(a["health_url"], timeout=3) for a in agents}
+    health = probe_health(agents, units)
     findings, restarts = checks.check_alive(agents, units, health, state.get("restarts") or {})
     findings += checks.check_config_drift(agents)
     findings += checks.check_constitution(agents, config.get("constitution_state_dir", ""))

@@ -101,6 +101,27 @@ def test_agent_down_and_restarts_since_the_last_audit():
     assert [f["rule"] for f in found] == ["agent-down"]
 
 
+def test_an_active_gateway_that_misses_one_answer_is_asked_once_more():
+    agents = [{"name": n, "unit": "u-%s" % n, "health_url": "h-%s" % n} for n in ("slow", "dead", "stopped")]
+    units = {"u-slow": {"ActiveState": "active"}, "u-dead": {"ActiveState": "active"},
+             "u-stopped": {"ActiveState": "inactive"}}
+    asked, paused = [], []
+
+    def probe(url, timeout):
+        asked.append((url, timeout))
+        if url == "h-slow" and len([u for u, _t in asked if u == url]) == 2:
+            return True, "200"
+        return False, "deadline passed"
+
+    health = audit.probe_health(agents, units, probe=probe, sleep=paused.append)
+    assert health == {"slow": (True, "200"), "dead": (False, "deadline passed (asked twice)"),
+                      "stopped": (False, "deadline passed")}
+    # One pause for all, the stopped unit asked once, the second ask longer.
+    assert paused == [audit.HEALTH_RETRY_PAUSE]
+    assert asked == [("h-slow", 3), ("h-dead", 3), ("h-stopped", 3),
+                     ("h-slow", audit.HEALTH_RETRY_TIMEOUT), ("h-dead", audit.HEALTH_RETRY_TIMEOUT)]
+
+
 def test_config_drift_only_for_bytes_nobody_wrote_or_verified(tmp_path):
     agent = make_agent(tmp_path)
     assert checks.check_config_drift([agent]) == []
