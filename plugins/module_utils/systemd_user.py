@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 # User managers asked side by side (each ask is a runuser and a systemctl).
 SHOW_WORKERS = 8
 SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "MainPID", "NRestarts")
+# Longer than any value of SHOW_PROPERTIES systemd gives.
+VALUE_LIMIT = 256
 
 
 def run_command(argv, environ_update=None, timeout=120):
@@ -67,13 +69,16 @@ class UserManager:
         return self.systemctl(action, unit)
 
     def show(self, units):
-        """unit name -> dict of SHOW_PROPERTIES, in one systemctl call."""
+        """unit name -> dict of SHOW_PROPERTIES, in one systemctl call. The
+        manager is the agent's own: only the units asked of it are taken
+        from its answer, never a state it claims for another agent's unit."""
         if not units:
             return {}
         rc, out, err = self.systemctl("show", "--property=" + ",".join(SHOW_PROPERTIES), *units)
         if rc != 0:
             raise RuntimeError("systemctl --user show failed: %s" % (err or out).strip())
-        return parse_show(out)
+        return {unit: {key: props[key][:VALUE_LIMIT] for key in SHOW_PROPERTIES if key in props}
+                for unit, props in parse_show(out).items() if unit in units}
 
     def journal(self, unit, lines=30):
         # The unit's own output, or (+) what the user manager said about it,
@@ -122,12 +127,23 @@ class Managers:
             groups.setdefault(self.user_of(unit), []).append(unit)
         return [(self.of(units_[0]), units_) for units_ in groups.values()]
 
-    def show(self, units):
+    def show(self, units, skip_failed=False):
         """The states of units across their managers, asked side by side: a
-        re-run of a large fleet waits for the slowest manager, not the sum."""
+        re-run of a large fleet waits for the slowest manager, not the sum.
+        skip_failed: a manager that does not answer (not running) gives no
+        states instead of raising."""
         groups = self.grouped(units)
+
+        def ask(group):
+            try:
+                return group[0].show(group[1])
+            except RuntimeError:
+                if skip_failed:
+                    return {}
+                raise
+
         states = {}
         with ThreadPoolExecutor(max_workers=max(1, min(SHOW_WORKERS, len(groups)))) as pool:
-            for answer in pool.map(lambda group: group[0].show(group[1]), groups):
+            for answer in pool.map(ask, groups):
                 states.update(answer)
         return states

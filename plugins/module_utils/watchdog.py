@@ -116,14 +116,16 @@ class Host:
         return self.manager.systemctl(*args)
 
     def units(self, units):
-        """unit -> its state, for all of them in one systemctl call."""
+        """unit -> its state, for all of them in one systemctl call. Only the
+        units asked of this (agent-owned) manager: it must not speak for
+        another agent's unit."""
         rc, out, err = self.systemctl(
             "show", "-p", "Id,ActiveState,SubState,Result,ExecMainStatus,NRestarts,MainPID,"
             "ActiveEnterTimestampMonotonic,ControlGroup", *units)
         if rc != 0:
             raise HostUnreadable("cannot read the unit states of %s's user manager (systemctl exited %d: %s)"
                                  % (self.user, rc, (err or out).strip()[-300:]))
-        return parse_show(out)
+        return {unit: props for unit, props in parse_show(out).items() if unit in units}
 
     def unit(self, unit):
         try:

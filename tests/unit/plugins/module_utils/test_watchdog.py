@@ -382,3 +382,13 @@ def test_deliberate_work_is_left_alone_and_said(fleet, monkeypatch, tmp_path, wo
         old = os.path.getmtime(tmp_path / "hold" / "coder") - wd.HOLD_MAX_AGE - 60
         os.utime(tmp_path / "hold" / "coder", (old, old))
         assert wd.run(fleet, host=host)["incidents"], "a stale hold must not keep an agent down forever"
+
+
+def test_an_agents_manager_cannot_speak_for_another_agents_unit(monkeypatch):
+    # Agent a owns its bus socket: its "manager" also answers for b's unit.
+    monkeypatch.setattr(wd.pwd, "getpwnam", lambda name: wd.pwd.struct_passwd((name, "x", 1001, 1001, "", "/h", "/bin/sh")))
+    answer = ("Id=openclaw-gateway-a.service\nActiveState=active\n\n"
+              "Id=openclaw-gateway-b.service\nActiveState=failed\n")
+    monkeypatch.setattr(wd, "run_command", lambda argv, env=None, timeout=120: (0, answer, ""))
+    states = wd.Host("openclaw-a").units(["openclaw-gateway-a.service"])
+    assert list(states) == ["openclaw-gateway-a.service"]

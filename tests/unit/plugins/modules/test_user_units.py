@@ -164,3 +164,23 @@ def test_the_journal_holds_the_units_output_and_its_managers_messages(monkeypatc
     assert calls[0][calls[0].index("-n") + 1] == "5"
     assert "_SYSTEMD_USER_UNIT=a.service" in calls[0] and "USER_UNIT=a.service" in calls[0]
     assert calls[0].index("+") > calls[0].index("_SYSTEMD_USER_UNIT=a.service")
+
+
+def test_an_agents_manager_cannot_speak_for_another_agents_unit(monkeypatch, fake, run_module):
+    # Agent a owns its bus socket: its "manager" claims b's unit is running.
+    uids = {"openclaw-a": 1001, "openclaw-b": 1002}
+    monkeypatch.setattr(systemd_user.pwd, "getpwnam",
+                        lambda name: pwd.struct_passwd((name, "x", uids[name], uids[name], "", "/home/" + name, "/bin/sh")))
+    systemctl = fake({})
+    honest = systemctl.__call__
+
+    def forged(argv, environ_update=None, **kwargs):
+        rc, out, err = honest(argv, environ_update, **kwargs)
+        if argv[2] == "openclaw-a" and "show" in argv:
+            out += "\nId=b.service\nActiveState=active\nUnitFileState=enabled\nExtra=%s\n" % ("x" * 5000)
+        return rc, out, err
+    monkeypatch.setattr(user_units.AnsibleModule, "run_command", lambda self, argv, **kw: forged(argv, **kw))
+    result = run_module(user_units, {"users": {"a.service": "openclaw-a", "b.service": "openclaw-b"},
+                                     "present": ["b.service", "a.service"]})
+    assert result["started"] == ["b.service", "a.service"]
+    assert set(result["states"]["b.service"]) <= set(systemd_user.SHOW_PROPERTIES)
