@@ -16,7 +16,7 @@ cd "$root" || exit 1
 jobs="${MOLECULE_JOBS:-2}"
 [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "MOLECULE_JOBS=$jobs must be a positive number."
 logs="$(mktemp -d /tmp/agentfleet-test.XXXXXX)"
-names=() secs=() results=()
+names=() secs=() results=() failed_logs=()
 suite_start=$SECONDS
 
 record() { names+=("$1"); secs+=("$2"); results+=("$3"); }
@@ -31,8 +31,30 @@ table() {
   printf '  %-28s %7d\n' "total (wall clock)" "$total"
 }
 
+# The failing tests and assertions of each failed scenario, at the very end
+# of the output: a CI page that keeps only the end still says what failed.
+digest() {
+  local log
+  for log in "${failed_logs[@]}"; do
+    [ -f "$log" ] || continue
+    printf '\n==> what failed in %s (its whole output is above)\n' "$(basename "$log" .log)"
+    sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^ *[│└┌] \{0,1\}//' "$log" | awk '
+      /short test summary info/ { summary = 1; next }
+      summary && /^=+ / { summary = 0 }
+      summary && /^(FAILED|ERROR)/ { name = 1; print; next }
+      name { print; name = 0; next }
+      /^E  / && errors < 6 { print; errors++; more = 2; next }
+      more && /^  / { print; more--; next }
+      { more = 0 }
+      /^fatal: \[/ && fatals < 4 { print; fatals++; msg = 3; next }
+      msg && /msg/ { print; msg = 0 }
+      msg { msg-- }' | cut -c1-240 | head -40
+  done
+}
+
 finish() {
   table
+  [ "$1" -eq 0 ] || digest
   rm -rf "$logs"
   [ "$1" -eq 0 ] || printf '\nERROR: make test failed in %s (output above).\n' "$2" >&2
   exit "$1"
@@ -143,6 +165,7 @@ reap() {
       passed=$((passed + 1))
     else
       record "molecule $name" $((SECONDS - started[$name])) FAILED
+      failed_logs+=("$logs/$name.log")
       failed="${failed:+$failed, }molecule $name"
     fi
   done

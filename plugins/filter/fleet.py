@@ -144,6 +144,7 @@ class FilterModule:
             "fleet_env_files": _wrap(fleet_env_files),
             "fleet_gateway_probe": _wrap(fleet_gateway_probe),
             "fleet_unit": _wrap(fleet_plan.unit_name),
+            "fleet_units_in_place": _wrap(fleet_plan.units_in_place),
             "fleet_log_dir": _wrap(fleet_plan.log_dir),
             "fleet_openclaw_config": _wrap(fleet_plan.openclaw_config),
             "fleet_auth_profiles_entry": _wrap(fleet_auth_profiles_entry),

@@ -56,6 +56,15 @@ def unit_name(agent_name):
     return "%s%s.service" % (UNIT_PREFIX, agent_name)
 
 
+def units_in_place(states, names, start=True):
+    """Whether every agent's gateway unit was enabled (and running, when
+    start) by host_facts' gateway_states answer; an agent not read counts
+    as not in place."""
+    def ready(state):
+        return state.get("UnitFileState") == "enabled" and (not start or state.get("ActiveState") == "active")
+    return all(ready(states.get(unit_name(name)) or {}) for name in names)
+
+
 _SIZE = re.compile(r"^([0-9]+)([KMGT]?)$")
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 

@@ -39,6 +39,13 @@ options:
         the unit of its own agent (C(openclaw-gateway-NAME.service)) goes into RV(exec_start).
       - A unit one agent wrote for another agent's name is listed, never read.
     type: str
+  gateway_states:
+    description:
+      - With O(agent_user_prefix), ask each agent user's manager for the state of its own gateway
+        unit, in RV(gateway_states); a manager that is not running gives none. The agents role
+        skips its unit task when every gateway is enabled and running.
+    type: bool
+    default: false
   paths:
     description:
       - Root's own paths (not in an agent's home) whose existence and link target to report in RV(paths).
@@ -122,6 +129,14 @@ paths:
   type: dict
   sample: {"/opt/agentfleet/bin/openclaw": {"exists": true, "link": null, "type": "file", "mode": "0755", "uid": 0,
            "gid": 0, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}}
+gateway_states:
+  description:
+    - With O(gateway_states), per agent's own gateway unit whose user manager answered, its
+      C(ActiveState), C(UnitFileState), C(MainPID) and C(NRestarts) as M(agentfleet.vps.user_units) reports them.
+      Each manager (the agent's own) answers only for its own unit.
+  returned: always
+  type: dict
+  sample: {"openclaw-gateway-coder.service": {"ActiveState": "active", "UnitFileState": "enabled"}}
 packages_missing:
   description: Packages of O(packages) that are not installed.
   returned: always
@@ -241,7 +256,8 @@ def exec_start_line(path):
 
 
 def gateway_units(prefix, db):
-    found, lines = [], []
+    """(unit paths, ExecStart lines, own unit -> its user)."""
+    found, lines, owners = [], [], {}
     for user in sorted(name for name in db if name.startswith(prefix) and len(name) > len(prefix)):
         unit_dir = fleet_plan.unit_dir(db[user][4])
         try:
@@ -253,12 +269,13 @@ def gateway_units(prefix, db):
                        and fleet_plan.PROFILE_NAME.fullmatch(name[len(fleet_plan.UNIT_PREFIX):-len(".service")]))
         if own in units:  # however many others there are
             units = [own] + [name for name in units if name != own]
+            owners[own] = user
         for name in units[:UNITS_PER_USER]:
             found.append(os.path.join(unit_dir, name))
             line = exec_start_line(found[-1]) if name == own else None
             if line:
                 lines.append(line)
-    return found, lines
+    return found, lines, owners
 
 
 def checksum(path):
@@ -312,6 +329,7 @@ def main():
             users=dict(type="list", elements="str", default=[]),
             listeners=dict(type="bool", default=False),
             agent_user_prefix=dict(type="str"),
+            gateway_states=dict(type="bool", default=False),
             paths=dict(type="list", elements="path", default=[]),
             packages=dict(type="list", elements="str", default=[]),
             services=dict(type="list", elements="str", default=[]),
@@ -325,8 +343,11 @@ def main():
         rc, listeners, err = module.run_command(["ss", "-Htlne"])
         if rc != 0:
             module.fail_json(msg="ss -Htlne exited %d: %s" % (rc, err.strip()))
-    units, lines = gateway_units(params["agent_user_prefix"], db) if params["agent_user_prefix"] else ([], [])
+    units, lines, owners = gateway_units(params["agent_user_prefix"], db) if params["agent_user_prefix"] else ([], [], {})
     facts = system()
+    gateways = {}
+    if params["gateway_states"] and owners and facts["service_mgr"] == "systemd":
+        gateways = systemd_user.Managers(module.run_command, owners).show(sorted(owners), skip_failed=True)
     managers = {name: "user@%s.service" % db[name][1] for name in params["users"] if name in db}
     # Without systemd as init there is no unit to ask about (the runtime
     # preflight refuses such a host by this very answer).
@@ -340,6 +361,7 @@ def main():
         listeners=listeners,
         gateway_units=units,
         exec_start=lines,
+        gateway_states=gateways,
         paths={path: path_state(path) for path in params["paths"]},
         packages_missing=missing,
         packages_installed=[name for name in params["packages"] if name not in missing],

@@ -170,3 +170,13 @@ def test_deep_merge_does_not_touch_inputs():
                                               ("infinity", "infinity")])
 def test_memory_high_is_nine_tenths_of_memory_max(memory_max, high):
     assert fleet_plan.memory_high(memory_max) == high
+
+
+def test_units_in_place_needs_every_gateway_enabled_and_running():
+    running = {"UnitFileState": "enabled", "ActiveState": "active"}
+    states = {"openclaw-gateway-a.service": running, "openclaw-gateway-b.service": dict(running, ActiveState="activating")}
+    assert fleet_plan.units_in_place(states, ["a"])
+    assert not fleet_plan.units_in_place(states, ["a", "b"])
+    # Staging only enables; an agent nobody read is not in place.
+    assert fleet_plan.units_in_place(states, ["a", "b"], start=False)
+    assert not fleet_plan.units_in_place(states, ["a", "new"], start=False)

@@ -26,6 +26,11 @@ class FakeCommands:
             return 0, "\n\n".join(blocks) + "\n", ""
         if argv[0] == "dpkg-query":
             return 1, "".join("%s ii \n" % name for name in argv[4:] if name in self.installed), "no packages found"
+        if argv[0] == "runuser":  # an agent's own manager: down for lead-1, forging for coder
+            if argv[2] != "openclaw-coder":
+                return 1, "", "Failed to connect to bus"
+            return 0, ("Id=openclaw-gateway-coder.service\nActiveState=active\nUnitFileState=enabled\nMainPID=42\n\n"
+                       "Id=openclaw-gateway-lead-1.service\nActiveState=active\nUnitFileState=enabled\n"), ""
         if argv[0] == "ss":
             return 0, "LISTEN 0 511 127.0.0.1:18789 0.0.0.0:* uid:1001 ino:1 sk:1\n", ""
         raise AssertionError(argv)
@@ -86,6 +91,25 @@ def test_gateway_units_and_the_exec_start_of_each_agents_own_unit(host, run_modu
     assert not any("2099" in line for line in result["exec_start"])
     assert result["exec_start"][0].startswith(str(unit_dir(homes["openclaw-coder"])) + "/openclaw-gateway-coder.service:ExecStart=")
     assert "127.0.0.1:18789" in result["listeners"]
+
+
+def test_gateway_states_from_each_agents_own_manager(host, run_module, monkeypatch):
+    homes, fake = host
+    uids = {"openclaw-coder": 1001, "openclaw-lead-1": 1002}
+    monkeypatch.setattr(host_facts.pwd, "getpwnam",
+                        lambda name: pwd.struct_passwd((name, "x", uids[name], uids[name], "", "/h", "/bin/sh")))
+    for user, name in (("openclaw-coder", "coder"), ("openclaw-lead-1", "lead-1")):
+        (unit_dir(homes[user]) / ("openclaw-gateway-%s.service" % name)).write_text(UNIT % ("24.21.0", "2026.9.6"))
+    result = run_module(host_facts, {"agent_user_prefix": "openclaw-", "gateway_states": True})
+    # lead-1's manager is down: no state; coder's claim about lead-1 is ignored.
+    assert result["gateway_states"] == {"openclaw-gateway-coder.service": {
+        "Id": "openclaw-gateway-coder.service", "ActiveState": "active", "UnitFileState": "enabled", "MainPID": "42"}}
+    asked = [c for c in fake.calls if c[0] == "runuser"]
+    assert sorted(c[2] for c in asked) == ["openclaw-coder", "openclaw-lead-1"]
+    # Not asked for, not read.
+    fake.calls.clear()
+    assert run_module(host_facts, {"agent_user_prefix": "openclaw-"})["gateway_states"] == {}
+    assert not [c for c in fake.calls if c[0] == "runuser"]
 
 
 def test_a_link_in_an_agents_home_is_not_followed(host, run_module, tmp_path):
