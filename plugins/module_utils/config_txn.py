@@ -37,6 +37,9 @@ from ansible_collections.agentfleet.vps.plugins.module_utils.files import canoni
 SECRET_KEY = re.compile(r"(token|secret|password|passwd|api_?key|apikey|private_?key|authorization|cookie|credential)",
                         re.IGNORECASE)
 MASK = "********"
+# Seconds a rollback waits at least for the previous config to come back
+# up: a fresh start of Node.js and OpenClaw took over 40 s on a busy 2-core host.
+RECOVERY_SECONDS = 180
 
 
 class ChangeError(Exception):
@@ -200,6 +203,14 @@ def probe(url, status=(200,), body=None, timeout=5):
     return True, "%s answered %d: %s" % (url, code, text[:200])
 
 
+def recovery_probe(health, seconds=RECOVERY_SECONDS):
+    """health, waiting at least `seconds` in all: the previous config is
+    known to work, and a start on a busy host can take longer than the
+    budget a change gets."""
+    delay = health.get("delay", 2) or 2
+    return dict(health, retries=max(health.get("retries") or 1, int(-(-seconds // delay))))
+
+
 def wait_healthy(health, sleep=time.sleep, clock=time.monotonic):
     """Probe until healthy, or until retries or their time (retries x delay,
     plus one request's timeout) run out; (healthy, last detail)."""
@@ -357,10 +368,10 @@ def restart_and_verify(restart, verify):
     return True, "no health probe configured"
 
 
-def apply_verified(store, new, restart=None, verify=None, recover=None):
+def apply_verified(store, new, restart=None, verify=None, recover=None, verify_recovery=None):
     """Back up, write new, restart, verify; on failure put the previous
-    bytes back, restart (with recover, when given) and verify again. Call
-    with the store's lock held.
+    bytes back, restart (with recover, when given) and verify again (with
+    verify_recovery, when given). Call with the store's lock held.
 
     Returns dict(ok, backup, detail, recovered, recovery_detail)."""
     old = store.read()
@@ -371,6 +382,6 @@ def apply_verified(store, new, restart=None, verify=None, recover=None):
         store.promote(new)
         return {"ok": True, "backup": backup, "detail": detail}
     store.put(old)
-    recovered, recovery_detail = restart_and_verify(recover or restart, verify)
+    recovered, recovery_detail = restart_and_verify(recover or restart, verify_recovery or verify)
     return {"ok": False, "backup": backup, "detail": detail,
             "recovered": recovered, "recovery_detail": recovery_detail}

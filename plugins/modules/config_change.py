@@ -196,7 +196,9 @@ notes:
   - Runs as root. Backups, C(last-good) and the change log belong to the owner of O(path),
     mode C(0600).
   - A change that was rolled back, or that could not be recovered, fails the task; RV(recovered)
-    says whether the service answered the probe again on the previous file.
+    says whether the service answered the probe again on the previous file. That probe waits at
+    least 180 seconds in all, whatever O(health.retries) allow: the previous file is known to work,
+    and a fresh start on a busy host can take longer than the change's own budget.
 seealso:
   - name: JSON merge patch (RFC 7386)
     description: The semantics of O(merge).
@@ -506,7 +508,9 @@ class ConfigChange:
         self.process_keys_changed = self.touches_process_keys(current, data) or (
             last_good is not None and self.touches_process_keys(last_good, data))
         apply_hook, recover_hook, verify = self.hooks()
-        outcome = txn.apply_verified(self.store, data, apply_hook, verify, recover=recover_hook)
+        verify_recovery = (lambda: txn.wait_healthy(txn.recovery_probe(self.p["health"]))) if self.p["health"] else None
+        outcome = txn.apply_verified(self.store, data, apply_hook, verify, recover=recover_hook,
+                                     verify_recovery=verify_recovery)
         applied = "restored" if self.p["state"] == "restore" else "applied"
         after = self.store.read()
         self.result.update(backup=outcome["backup"], checksum_after=txn.checksum(after), health=outcome["detail"])

@@ -19,8 +19,9 @@ description:
     C(last-good) copy in O(gateways[].store) moves to the file as it is now (the only
     change this module makes). With O(rollback), a gateway that is not ready is put back on
     its C(last-good) config the way M(agentfleet.vps.config_change) does - under the file's
-    lock, with a backup and a change log line - restarted and waited for again; the task
-    still fails and says so.
+    lock, with a backup and a change log line - restarted and waited for again (at least 180
+    seconds, however short O(timeout)); it stays on the last good config even when that start
+    is slow, and the task still fails and says so.
   - With O(start_retries), a gateway whose unit has failed for good while being waited for
     (systemd does not restart it) is started again, at most that many times, within the same
     timeout. OpenClaw exits with status 78 when its startup state migration gives up, which a
@@ -146,6 +147,8 @@ def probe(port):
 
 
 POLL_SECONDS = 2
+# A gateway put back on its last good config is waited for at least this long.
+RECOVERY_SECONDS = txn.RECOVERY_SECONDS
 # Unit state is read every few polls: it is a systemctl call per gateway.
 UNIT_CHECK_POLLS = 5
 
@@ -190,18 +193,21 @@ def roll_back(module, manager, gateway):
         good, current = store.last_good(), store.read()
         if good is None or good == current:
             return None
-
-        def restart():
-            rc, out, err = manager.restart(gateway["unit"])
-            return rc == 0, (err or out).strip() or "restarted"
-
-        def verify():
-            return wait_for(gateway["port"], time.monotonic() + module.params["timeout"])
-        outcome = txn.apply_verified(store, good, restart, verify)
-        store.log({"result": "rolled_back", "user": "agentfleet.vps.gateway_ready", "backup": outcome["backup"],
+        # The last good config stays whether or not it is ready in time: a
+        # gateway slow to start on a busy host must not be sent back to the
+        # config that just failed.
+        backup = store.backup(current) if current is not None else None
+        store.put(good)
+        rc, out, err = manager.restart(gateway["unit"])
+        if rc == 0:
+            recovered, detail = wait_for(gateway["port"], time.monotonic() + max(module.params["timeout"], RECOVERY_SECONDS))
+        else:
+            recovered, detail = False, "restart failed: %s" % (err or out).strip()[-300:]
+        store.log({"result": "rolled_back", "user": "agentfleet.vps.gateway_ready", "backup": backup,
                    "checksum_before": txn.checksum(current), "checksum_after": txn.checksum(store.read()),
-                   "error": "gateway not ready on the new config", "recovered": outcome["ok"]})
-    return {"recovered": outcome["ok"], "backup": outcome["backup"]}
+                   "error": "gateway not ready on the new config", "recovered": recovered,
+                   "recovery_detail": detail[:300]})
+    return {"recovered": recovered, "backup": backup}
 
 
 def main():

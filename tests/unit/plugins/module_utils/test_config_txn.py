@@ -108,6 +108,17 @@ def test_failed_verify_restores_the_previous_bytes_exactly(tmp_path):
     assert open(outcome["backup"], "rb").read() == original
 
 
+def test_the_recovery_has_its_own_probe(tmp_path):
+    live = tmp_path / "c.json"
+    live.write_bytes(b'{"a": 1}\n')
+    store = txn.ConfigStore(str(live))
+    with store.lock():
+        outcome = txn.apply_verified(store, b'{"a": 2}\n', verify=lambda: (False, "change probe"),
+                                     verify_recovery=lambda: (True, "recovery probe"))
+    assert outcome["recovered"] is True and outcome["recovery_detail"] == "recovery probe"
+    assert live.read_bytes() == b'{"a": 1}\n'
+
+
 def test_failed_restart_counts_as_failure_and_restarts_again(tmp_path):
     live = tmp_path / "c.json"
     live.write_bytes(b'{"a": 1}\n')
@@ -226,3 +237,9 @@ def test_a_gateway_that_never_answers_cannot_stretch_the_wait(monkeypatch):
     assert not ok and detail == "timed out"
     assert now[0] <= 480 * 0.25 + 5 + 5 + 0.25
     assert len(calls) < 30
+
+
+def test_the_recovery_probe_waits_at_least_its_floor():
+    assert txn.recovery_probe({"url": "u", "retries": 20, "delay": 2})["retries"] == 90
+    assert txn.recovery_probe({"url": "u", "retries": 200, "delay": 2})["retries"] == 200
+    assert txn.recovery_probe({"url": "u", "retries": 3, "delay": 0.5}, seconds=10)["retries"] == 20

@@ -149,3 +149,19 @@ def test_a_gateway_without_a_user_is_refused(run_module, config, gateway):
     result = run_module(gateway_ready, {"timeout": 2, "gateways": [
         {"name": "coder", "port": gateway["port"], "unit": "openclaw-gateway-coder.service"}]})
     assert result["failed"] and "none given for openclaw-gateway-coder.service" in result["msg"]
+
+
+def test_a_slow_last_good_start_keeps_the_last_good_config(run_module, me, config, gateway, monkeypatch):
+    # Nothing answers in time after the rollback's restart: the failing
+    # config must not come back.
+    call(run_module, me, config, gateway)
+    good = config.read_bytes()
+    config.write_text('{"gateway": {"bind": "custom"}}\n')
+    monkeypatch.setattr(gateway_ready, "RECOVERY_SECONDS", 0)
+    monkeypatch.setattr(gateway_ready, "probe", lambda port: (False, "starting"))
+    result = call(run_module, me, config, gateway, rollback=True, timeout=1)
+    assert result["failed"] and result["rolled_back"]["coder"]["recovered"] is False
+    assert "NOT ready on that one either" in result["msg"]
+    assert config.read_bytes() == good
+    assert gateway["restarts"] == [("reset-failed", "openclaw-gateway-coder.service"),
+                                   ("restart", "openclaw-gateway-coder.service")]
