@@ -197,7 +197,7 @@ notes:
     mode C(0600).
   - A change that was rolled back, or that could not be recovered, fails the task; RV(recovered)
     says whether the service answered the probe again on the previous file. That probe waits at
-    least 180 seconds in all, whatever O(health.retries) allow: the previous file is known to work,
+    least 180 seconds in all, whatever O(health.retries) allow, since the previous file is known to work
     and a fresh start on a busy host can take longer than the change's own budget.
 seealso:
   - name: JSON merge patch (RFC 7386)
