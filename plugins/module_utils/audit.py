@@ -20,6 +20,7 @@ import socket
 import sqlite3
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from xml.sax.saxutils import escape, quoteattr
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import alerts
@@ -28,7 +29,7 @@ from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, endpoints
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, transcripts
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_env
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, parse_show, run_command
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, clean, parse_show, run_command
 
 DEFAULT_CONFIG = "/etc/agentfleet/oversight.json"
 REPORT_VERSION = 1
@@ -115,13 +116,13 @@ def user_units(units, user):
     for line in out.splitlines():
         fields = line.split(None, 4)
         if len(fields) >= 4 and fields[0] in states:
-            states[fields[0]].update(ActiveState=fields[2], SubState=fields[3])
+            states[fields[0]].update(clean({"ActiveState": fields[2], "SubState": fields[3]}, ("ActiveState", "SubState")))
             loaded.append(fields[0])
     if loaded:
         shown = parse_show(manager.systemctl("show", "--property=Id,NRestarts", *loaded)[1])
         for unit, props in shown.items():
             if unit in states:
-                states[unit]["NRestarts"] = props.get("NRestarts", "0")
+                states[unit]["NRestarts"] = clean(props, ("NRestarts",)).get("NRestarts", "0")
     return states
 
 
@@ -217,10 +218,13 @@ def probe_health(agents, units, probe=config_txn.probe, sleep=time.sleep):
     health = {a["name"]: probe(a["health_url"], timeout=3) for a in agents}
     again = [a for a in agents
              if not health[a["name"]][0] and units.get(a["unit"], {}).get("ActiveState") == "active"]
-    if again:
-        sleep(HEALTH_RETRY_PAUSE)
-    for agent in again:
-        ok, detail = probe(agent["health_url"], timeout=HEALTH_RETRY_TIMEOUT)
+    if not again:
+        return health
+    sleep(HEALTH_RETRY_PAUSE)
+    # Side by side: agents that keep /health silent cost one timeout, not one each.
+    with ThreadPoolExecutor(max_workers=min(len(again), 8)) as pool:
+        answers = list(pool.map(lambda agent: probe(agent["health_url"], timeout=HEALTH_RETRY_TIMEOUT), again))
+    for agent, (ok, detail) in zip(again, answers):
         health[agent["name"]] = (ok, detail if ok else "%s (asked twice)" % detail)
     return health
 

@@ -207,8 +207,8 @@ def recovery_probe(health, seconds=RECOVERY_SECONDS):
     """health, waiting at least `seconds` in all: the previous config is
     known to work, and a start on a busy host can take longer than the
     budget a change gets."""
-    delay = health.get("delay", 2) or 2
-    return dict(health, retries=max(health.get("retries") or 1, int(-(-seconds // delay))))
+    delay = health.get("delay") or 2
+    return dict(health, delay=delay, retries=max(health.get("retries") or 1, int(-(-seconds // delay))))
 
 
 def wait_healthy(health, sleep=time.sleep, clock=time.monotonic):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,6 +16,21 @@ SHOW_WORKERS = 8
 SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "MainPID", "NRestarts")
 # Longer than any value of SHOW_PROPERTIES systemd gives.
 VALUE_LIMIT = 256
+# Properties root does arithmetic on.
+NUMERIC = frozenset(("MainPID", "NRestarts", "ExecMainStatus", "ActiveEnterTimestampMonotonic"))
+_NUMBER = re.compile(r"[0-9]{1,20}")
+
+
+def clean(props, keys):
+    """The known properties of one unit, each value bounded and each number
+    digits only ("0" otherwise): the answer may come from a stand-in an
+    agent put on its own manager's bus."""
+    found = {}
+    for key in keys:
+        if key in props:
+            value = props[key][:VALUE_LIMIT]
+            found[key] = value if key not in NUMERIC or _NUMBER.fullmatch(value) else "0"
+    return found
 
 
 def run_command(argv, environ_update=None, timeout=120):
@@ -77,8 +93,7 @@ class UserManager:
         rc, out, err = self.systemctl("show", "--property=" + ",".join(SHOW_PROPERTIES), *units)
         if rc != 0:
             raise RuntimeError("systemctl --user show failed: %s" % (err or out).strip())
-        return {unit: {key: props[key][:VALUE_LIMIT] for key in SHOW_PROPERTIES if key in props}
-                for unit, props in parse_show(out).items() if unit in units}
+        return {unit: clean(props, SHOW_PROPERTIES) for unit, props in parse_show(out).items() if unit in units}
 
     def journal(self, unit, lines=30):
         # The unit's own output, or (+) what the user manager said about it,

@@ -35,10 +35,12 @@ import time
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import alerts, config_txn, endpoints, fileops, fleet_plan
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_env
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, parse_show, run_command
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, clean, parse_show, run_command
 
 DEFAULT_CONFIG = "/etc/agentfleet/watchdog.json"
 ACTIONS = ("restart", "reset_failed_start", "restore_last_good", "doctor_fix", "kill_port_holder")
+UNIT_PROPERTIES = ("Id", "ActiveState", "SubState", "Result", "ExecMainStatus", "NRestarts", "MainPID",
+                   "ActiveEnterTimestampMonotonic", "ControlGroup")
 LADDER = ("restart", "restore_last_good")
 ANSWER_SCHEMA = {
     "type": "object",
@@ -119,13 +121,11 @@ class Host:
         """unit -> its state, for all of them in one systemctl call. Only the
         units asked of this (agent-owned) manager: it must not speak for
         another agent's unit."""
-        rc, out, err = self.systemctl(
-            "show", "-p", "Id,ActiveState,SubState,Result,ExecMainStatus,NRestarts,MainPID,"
-            "ActiveEnterTimestampMonotonic,ControlGroup", *units)
+        rc, out, err = self.systemctl("show", "-p", ",".join(UNIT_PROPERTIES), *units)
         if rc != 0:
             raise HostUnreadable("cannot read the unit states of %s's user manager (systemctl exited %d: %s)"
                                  % (self.user, rc, (err or out).strip()[-300:]))
-        return {unit: props for unit, props in parse_show(out).items() if unit in units}
+        return {unit: clean(props, UNIT_PROPERTIES) for unit, props in parse_show(out).items() if unit in units}
 
     def unit(self, unit):
         try:

@@ -178,11 +178,24 @@ class Reviver:
     def __call__(self):
         if self.left <= 0:
             return
-        state = self.manager.show([self.unit]).get(self.unit, {})
+        try:
+            state = self.manager.show([self.unit]).get(self.unit, {})
+        except RuntimeError:
+            return  # the agent's manager did not answer: its gateway only
+
         if state.get("ActiveState") == "failed":
             self.left -= 1
             self.done += 1
             self.manager.restart(self.unit, "start")
+
+
+def promote(gateway):
+    """Take the config a ready gateway runs as its last good one; whether
+    that moved it."""
+    store = txn.ConfigStore(gateway["config"], gateway["store"])
+    with store.lock():
+        current = store.read()
+        return current is not None and store.promote(current)
 
 
 def roll_back(module, manager, gateway):
@@ -249,11 +262,13 @@ def main():
     if not module.check_mode:
         for gateway, result in zip(gateways, results):
             if result["ready"] and gateway["config"]:
-                store = txn.ConfigStore(gateway["config"], gateway["store"])
-                with store.lock():
-                    current = store.read()
-                    if current is not None and store.promote(current):
+                # One agent's file (a link it planted, say) must not keep
+                # the others' last good copies from moving.
+                try:
+                    if promote(gateway):
                         moved.append(gateway["name"])
+                except txn.ChangeError as exc:
+                    result.update(ready=False, detail="ready, but its config was not taken as good: %s" % exc)
     failed = [(g, r) for g, r in zip(gateways, results) if not r["ready"]]
     changed = bool(moved or restarted)
     if failed:
@@ -265,7 +280,11 @@ def main():
             if gateway["name"] in restarted:
                 part += "\n(its unit had failed and was started again %d time(s))" % restarted[gateway["name"]]
             if module.params["rollback"] and gateway["config"] and not module.check_mode:
-                outcome = roll_back(module, managers.of(gateway["unit"]), gateway)
+                try:
+                    outcome = roll_back(module, managers.of(gateway["unit"]), gateway)
+                except txn.ChangeError as exc:
+                    outcome = None
+                    part += "\nNot rolled back: %s" % exc
                 if outcome:
                     rolled[gateway["name"]] = outcome
                     part += "\nRolled back to its last good config (%s): %s." % (

@@ -132,8 +132,9 @@ paths:
 gateway_states:
   description:
     - With O(gateway_states), per agent's own gateway unit whose user manager answered, its
-      C(ActiveState), C(UnitFileState), C(MainPID) and C(NRestarts) as M(agentfleet.vps.user_units) reports them.
-      Each manager (the agent's own) answers only for its own unit.
+      C(Id), C(LoadState), C(ActiveState), C(SubState), C(UnitFileState), C(MainPID) and C(NRestarts) as
+      M(agentfleet.vps.user_units) reports them. Each manager (the agent's own) answers only for its own unit,
+      within 30 seconds.
   returned: always
   type: dict
   sample: {"openclaw-gateway-coder.service": {"ActiveState": "active", "UnitFileState": "enabled"}}
@@ -172,6 +173,8 @@ CHECKSUM_LIMIT = 1024 * 1024
 # An agent can fill its unit directory: what is reported of it is bounded,
 # and only names a gateway unit can have are reported at all.
 UNITS_PER_USER = 64
+# Seconds an agent's user manager gets to answer for its gateway's state.
+MANAGER_TIMEOUT = 30
 
 
 def os_release(path="/etc/os-release"):
@@ -347,7 +350,11 @@ def main():
     facts = system()
     gateways = {}
     if params["gateway_states"] and owners and facts["service_mgr"] == "systemd":
-        gateways = systemd_user.Managers(module.run_command, owners).show(sorted(owners), skip_failed=True)
+        # The agent owns its manager's bus: a manager that never answers
+        # costs MANAGER_TIMEOUT, not the whole run.
+        def bounded(argv, environ_update=None):
+            return systemd_user.run_command(argv, environ_update, MANAGER_TIMEOUT)
+        gateways = systemd_user.Managers(bounded, owners).show(sorted(owners), skip_failed=True)
     managers = {name: "user@%s.service" % db[name][1] for name in params["users"] if name in db}
     # Without systemd as init there is no unit to ask about (the runtime
     # preflight refuses such a host by this very answer).

@@ -118,8 +118,8 @@ def test_an_active_gateway_that_misses_one_answer_is_asked_once_more():
                       "stopped": (False, "deadline passed")}
     # One pause for all, the stopped unit asked once, the second ask longer.
     assert paused == [audit.HEALTH_RETRY_PAUSE]
-    assert asked == [("h-slow", 3), ("h-dead", 3), ("h-stopped", 3),
-                     ("h-slow", audit.HEALTH_RETRY_TIMEOUT), ("h-dead", audit.HEALTH_RETRY_TIMEOUT)]
+    assert asked[:3] == [("h-slow", 3), ("h-dead", 3), ("h-stopped", 3)]
+    assert sorted(asked[3:]) == [("h-dead", audit.HEALTH_RETRY_TIMEOUT), ("h-slow", audit.HEALTH_RETRY_TIMEOUT)]
 
 
 def test_config_drift_only_for_bytes_nobody_wrote_or_verified(tmp_path):

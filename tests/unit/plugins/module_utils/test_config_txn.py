@@ -243,3 +243,5 @@ def test_the_recovery_probe_waits_at_least_its_floor():
     assert txn.recovery_probe({"url": "u", "retries": 20, "delay": 2})["retries"] == 90
     assert txn.recovery_probe({"url": "u", "retries": 200, "delay": 2})["retries"] == 200
     assert txn.recovery_probe({"url": "u", "retries": 3, "delay": 0.5}, seconds=10)["retries"] == 20
+    # No delay would make the floor a burst of requests: 2 s between them.
+    assert txn.recovery_probe({"url": "u", "retries": 3, "delay": 0}) == {"url": "u", "retries": 90, "delay": 2}

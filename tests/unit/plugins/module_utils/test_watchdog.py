@@ -392,3 +392,13 @@ def test_an_agents_manager_cannot_speak_for_another_agents_unit(monkeypatch):
     monkeypatch.setattr(wd, "run_command", lambda argv, env=None, timeout=120: (0, answer, ""))
     states = wd.Host("openclaw-a").units(["openclaw-gateway-a.service"])
     assert list(states) == ["openclaw-gateway-a.service"]
+
+
+def test_forged_numbers_and_long_values_from_a_manager_are_cleaned(monkeypatch):
+    monkeypatch.setattr(wd.pwd, "getpwnam", lambda name: wd.pwd.struct_passwd((name, "x", 1001, 1001, "", "/h", "/bin/sh")))
+    answer = ("Id=openclaw-gateway-a.service\nActiveState=active\nActiveEnterTimestampMonotonic=x\n"
+              "NRestarts=\u00b2\nSubState=%s\nBogus=1\n" % ("r" * 5000))
+    monkeypatch.setattr(wd, "run_command", lambda argv, env=None, timeout=120: (0, answer, ""))
+    props = wd.Host("openclaw-a").units(["openclaw-gateway-a.service"])["openclaw-gateway-a.service"]
+    assert props["ActiveEnterTimestampMonotonic"] == "0" and props["NRestarts"] == "0"
+    assert len(props["SubState"]) == 256 and "Bogus" not in props

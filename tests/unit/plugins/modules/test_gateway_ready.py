@@ -165,3 +165,17 @@ def test_a_slow_last_good_start_keeps_the_last_good_config(run_module, me, confi
     assert config.read_bytes() == good
     assert gateway["restarts"] == [("reset-failed", "openclaw-gateway-coder.service"),
                                    ("restart", "openclaw-gateway-coder.service")]
+
+
+def test_one_agents_planted_link_does_not_stop_the_others(run_module, me, config, gateway, tmp_path):
+    evil_dir = tmp_path / "evil"
+    evil_dir.mkdir()
+    (evil_dir / "openclaw.json").symlink_to(config)
+    result = run_module(gateway_ready, {"user": me, "timeout": 2, "rollback": True, "gateways": [
+        {"name": "evil", "port": gateway["port"], "unit": "openclaw-gateway-evil.service",
+         "config": str(evil_dir / "openclaw.json")},
+        {"name": "coder", "port": gateway["port"], "unit": "openclaw-gateway-coder.service", "config": str(config)}]})
+    assert result["failed"] and result["last_good_moved"] == ["coder"]
+    assert txn.ConfigStore(str(config)).last_good() == config.read_bytes()
+    assert "agent 'evil'" in result["msg"] and "not taken as good" in result["msg"]
+    assert "agent 'coder'" not in result["msg"]

@@ -98,6 +98,9 @@ def test_gateway_states_from_each_agents_own_manager(host, run_module, monkeypat
     uids = {"openclaw-coder": 1001, "openclaw-lead-1": 1002}
     monkeypatch.setattr(host_facts.pwd, "getpwnam",
                         lambda name: pwd.struct_passwd((name, "x", uids[name], uids[name], "", "/h", "/bin/sh")))
+    timeouts = []
+    monkeypatch.setattr(host_facts.systemd_user, "run_command",
+                        lambda argv, environ_update=None, timeout=None: timeouts.append(timeout) or fake(argv))
     for user, name in (("openclaw-coder", "coder"), ("openclaw-lead-1", "lead-1")):
         (unit_dir(homes[user]) / ("openclaw-gateway-%s.service" % name)).write_text(UNIT % ("24.21.0", "2026.9.6"))
     result = run_module(host_facts, {"agent_user_prefix": "openclaw-", "gateway_states": True})
@@ -106,6 +109,8 @@ def test_gateway_states_from_each_agents_own_manager(host, run_module, monkeypat
         "Id": "openclaw-gateway-coder.service", "ActiveState": "active", "UnitFileState": "enabled", "MainPID": "42"}}
     asked = [c for c in fake.calls if c[0] == "runuser"]
     assert sorted(c[2] for c in asked) == ["openclaw-coder", "openclaw-lead-1"]
+    # A manager the agent holds still costs a bounded wait.
+    assert timeouts == [host_facts.MANAGER_TIMEOUT] * 2
     # Not asked for, not read.
     fake.calls.clear()
     assert run_module(host_facts, {"agent_user_prefix": "openclaw-"})["gateway_states"] == {}
