@@ -29,7 +29,7 @@ from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, endpoints
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, transcripts
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_env
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, clean, parse_show, run_command
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, clean, run_command, states_of
 
 DEFAULT_CONFIG = "/etc/agentfleet/oversight.json"
 REPORT_VERSION = 1
@@ -119,10 +119,9 @@ def user_units(units, user):
             states[fields[0]].update(clean({"ActiveState": fields[2], "SubState": fields[3]}, ("ActiveState", "SubState")))
             loaded.append(fields[0])
     if loaded:
-        shown = parse_show(manager.systemctl("show", "--property=Id,NRestarts", *loaded)[1])
+        shown = states_of(manager.systemctl("show", "--property=Id,NRestarts", *loaded)[1], loaded, ("NRestarts",))
         for unit, props in shown.items():
-            if unit in states:
-                states[unit]["NRestarts"] = clean(props, ("NRestarts",)).get("NRestarts", "0")
+            states[unit]["NRestarts"] = props.get("NRestarts", "0")
     return states
 
 

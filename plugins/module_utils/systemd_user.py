@@ -33,6 +33,12 @@ def clean(props, keys):
     return found
 
 
+def states_of(out, units, keys):
+    """unit -> its cleaned properties, from one manager's `systemctl show`
+    answer: only the units that manager was asked about."""
+    return {unit: clean(props, keys) for unit, props in parse_show(out).items() if unit in units}
+
+
 def run_command(argv, environ_update=None, timeout=120):
     """AnsibleModule.run_command's contract for the host programs (audit,
     watchdog) that run without a module: (rc, stdout, stderr), never
@@ -93,7 +99,7 @@ class UserManager:
         rc, out, err = self.systemctl("show", "--property=" + ",".join(SHOW_PROPERTIES), *units)
         if rc != 0:
             raise RuntimeError("systemctl --user show failed: %s" % (err or out).strip())
-        return {unit: clean(props, SHOW_PROPERTIES) for unit, props in parse_show(out).items() if unit in units}
+        return states_of(out, units, SHOW_PROPERTIES)
 
     def journal(self, unit, lines=30):
         # The unit's own output, or (+) what the user manager said about it,

@@ -35,7 +35,7 @@ import time
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import alerts, config_txn, endpoints, fileops, fleet_plan
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_env
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, clean, parse_show, run_command
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, run_command, states_of
 
 DEFAULT_CONFIG = "/etc/agentfleet/watchdog.json"
 ACTIONS = ("restart", "reset_failed_start", "restore_last_good", "doctor_fix", "kill_port_holder")
@@ -125,7 +125,7 @@ class Host:
         if rc != 0:
             raise HostUnreadable("cannot read the unit states of %s's user manager (systemctl exited %d: %s)"
                                  % (self.user, rc, (err or out).strip()[-300:]))
-        return {unit: clean(props, UNIT_PROPERTIES) for unit, props in parse_show(out).items() if unit in units}
+        return states_of(out, units, UNIT_PROPERTIES)
 
     def unit(self, unit):
         try:
