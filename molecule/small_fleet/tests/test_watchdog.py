@@ -168,7 +168,11 @@ def test_breaker_trips_after_three_attempts_and_reset_rearms(host, llm):
     assert len(incidents(host)) == before + 4 and len(alert_lines(host)) == alerts + 1
     assert json.loads(host.file(f"{STATE}/breaker.json").content_string)["reviewer"]["tripped"]
 
-    # The operator fixes the cause and re-arms the breaker.
+    # The operator stops the crash loop, fixes the cause and re-arms the
+    # breaker. Stopped first: systemd's own restart (RestartSec) would
+    # otherwise bring the fixed gateway back during the playbooks below,
+    # and the watchdog would have nothing left to heal.
+    assert user_systemctl(host, "reviewer", "stop", "openclaw-gateway-reviewer.service").rc == 0
     host.run_test(f"rm -rf {dropin}")
     assert user_systemctl(host, "reviewer", "daemon-reload").rc == 0
     check = run_playbook("-e", "agent=reviewer", "--check", playbook="watchdog_reset.yml")
@@ -180,6 +184,7 @@ def test_breaker_trips_after_three_attempts_and_reset_rearms(host, llm):
     assert "reviewer" not in json.loads(host.file(f"{STATE}/breaker.json").content_string)
     again = run_playbook("-e", "agent=reviewer", playbook="watchdog_reset.yml")
     assert [s["changed"] for s in json.loads(again.stdout)["stats"].values()] == [0]
+    assert unit_props(host, "reviewer")["ActiveState"] != "active"
     llm.answer(RESTART)
     out = watchdog(host)
     assert "reviewer" in out and "(recovered)" in out, out
