@@ -137,6 +137,24 @@ def finish_playbook(proc, timeout=1800):
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+def why(result, limit=4000):
+    """What a failed play says about its failure, for an assert message: each
+    failed or unreachable task's name and message (the JSON callback's
+    output; the end of stdout otherwise), then the end of stderr."""
+    try:
+        report = json.loads(result.stdout)
+    except ValueError:
+        return result.stdout[-limit:] + result.stderr[-limit // 2:]
+    lines = []
+    for play in report.get("plays", []):
+        for task in play["tasks"]:
+            for name, outcome in task["hosts"].items():
+                if outcome.get("failed") or outcome.get("unreachable"):
+                    detail = outcome.get("msg") or [i.get("msg") for i in outcome.get("results", []) if i.get("failed")]
+                    lines.append(f"{name}: {task['task']['name']}: {str(detail)[:limit // 4]}")
+    return "\n".join(lines)[-limit:] + "\n" + result.stderr[-limit // 2:]
+
+
 def task_results(json_output, task_name):
     report = json.loads(json_output)
     for play in report["plays"]:

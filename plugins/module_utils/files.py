@@ -8,6 +8,7 @@ write. Reading and writing files is fileops' job; read_env reads through it."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 
@@ -53,14 +54,22 @@ def render_env(values):
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def in_place(states, directories=(), files=(), uid=0, gid=0):
+def digest(data, key=None):
+    """host_facts' checksum of data: sha256, or with a key (the run's
+    secret, so a read of a secrets file reveals nothing) HMAC-SHA256."""
+    return (hmac.new(key.encode("utf-8"), data, hashlib.sha256) if key else hashlib.sha256(data)).hexdigest()
+
+
+def in_place(states, directories=(), files=(), uid=0, gid=0, key=None, absent=()):
     """Whether the directories and files (agent_files entries: path, mode,
-    content) are in place, by host_facts' `paths` answer (type, mode, uid,
-    gid, sha256), owned by uid:gid. Anything not read counts as not in place."""
+    content) are in place and the absent paths missing, by host_facts'
+    `paths` answer (type, mode, uid, gid, sha256 under key), owned by
+    uid:gid. Anything not read counts as not in place."""
     def matches(entry, kind):
         state = states.get(entry["path"]) or {}
         return (state.get("type") == kind and state.get("mode") == "%04o" % int(entry.get("mode", "0644"), 8)
                 and state.get("uid") == uid and state.get("gid") == gid)
     return (all(matches(d, "directory") for d in directories)
             and all(matches(f, "file") and states[f["path"]].get("sha256")
-                    == hashlib.sha256(f["content"].encode("utf-8")).hexdigest() for f in files))
+                    == digest(f["content"].encode("utf-8"), key) for f in files)
+            and all((states.get(a["path"]) or {}).get("exists") is False for a in absent))

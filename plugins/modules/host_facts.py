@@ -53,6 +53,12 @@ options:
     type: list
     elements: path
     default: []
+  checksum_key:
+    description:
+      - A secret for this read only. With it, the C(sha256) of each path in RV(paths) is the
+        HMAC-SHA256 of the file under this key, so reading a file of secrets (which a role
+        compares with what it would write) puts nothing about its content in the output.
+    type: str
   packages:
     description: Debian packages to look up; those not installed are in RV(packages_missing).
     type: list
@@ -124,7 +130,8 @@ paths:
   description:
     - Per path of O(paths) - C(exists); C(link), the target of a symlink (else null); C(type) (C(file),
       C(directory), C(link), C(other), null when missing); C(mode) (octal string), C(uid), C(gid); and
-      C(sha256) of a regular file up to 1 MiB (else null), so a role can skip writing what is in place.
+      C(sha256) of a regular file up to 1 MiB (else null; keyed by O(checksum_key) when given), so a role
+      can skip writing what is in place.
   returned: always
   type: dict
   sample: {"/opt/agentfleet/bin/openclaw": {"exists": true, "link": null, "type": "file", "mode": "0755", "uid": 0,
@@ -158,6 +165,7 @@ services:
 """
 
 import hashlib
+import hmac
 import os
 import pwd
 import stat
@@ -281,10 +289,10 @@ def gateway_units(prefix, db):
     return found, lines, owners
 
 
-def checksum(path):
-    """sha256 of a regular file, or None: the last component is not
-    followed, and what is no longer a regular file (a FIFO swapped in) is
-    not read."""
+def checksum(path, key=None):
+    """sha256 of a regular file (HMAC-SHA256 under key), or None: the last
+    component is not followed, and what is no longer a regular file (a
+    FIFO swapped in) is not read."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError:
@@ -292,7 +300,7 @@ def checksum(path):
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        digest, left = hashlib.sha256(), CHECKSUM_LIMIT + 1
+        digest, left = hmac.new(key.encode("utf-8"), digestmod=hashlib.sha256) if key else hashlib.sha256(), CHECKSUM_LIMIT + 1
         while left > 0:
             chunk = os.read(fd, min(left, 65536))
             if not chunk:
@@ -304,7 +312,7 @@ def checksum(path):
         os.close(fd)
 
 
-def path_state(path):
+def path_state(path, key=None):
     """Root's own paths (the install prefix, root's crontabs): a link among
     the parents, such as /opt on another disk, is followed."""
     try:
@@ -313,7 +321,7 @@ def path_state(path):
         return {"exists": False, "link": None, "type": None, "mode": None, "uid": None, "gid": None, "sha256": None}
     kind = "link" if stat.S_ISLNK(info.st_mode) else "directory" if stat.S_ISDIR(info.st_mode) else \
         "file" if stat.S_ISREG(info.st_mode) else "other"
-    digest = checksum(path) if kind == "file" and info.st_size <= CHECKSUM_LIMIT else None
+    digest = checksum(path, key) if kind == "file" and info.st_size <= CHECKSUM_LIMIT else None
     return {"exists": True, "link": os.readlink(path) if kind == "link" else None, "type": kind,
             "mode": "%04o" % stat.S_IMODE(info.st_mode), "uid": info.st_uid, "gid": info.st_gid, "sha256": digest}
 
@@ -336,6 +344,7 @@ def main():
             paths=dict(type="list", elements="path", default=[]),
             packages=dict(type="list", elements="str", default=[]),
             services=dict(type="list", elements="str", default=[]),
+            checksum_key=dict(type="str", no_log=True),
         ),
         supports_check_mode=True,
     )
@@ -369,7 +378,7 @@ def main():
         gateway_units=units,
         exec_start=lines,
         gateway_states=gateways,
-        paths={path: path_state(path) for path in params["paths"]},
+        paths={path: path_state(path, params["checksum_key"]) for path in params["paths"]},
         packages_missing=missing,
         packages_installed=[name for name in params["packages"] if name not in missing],
         services={unit: {"enabled": states.get(unit, {}).get("UnitFileState", ""),

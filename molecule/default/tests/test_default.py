@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 from fleet_checks import (FLEET_USER, ROOT, agent_names, home_of, readyz, run_playbook, started_at, state_dir, unit,
-                          unit_file, unit_props, user_of, user_systemctl)
+                          unit_file, unit_props, user_of, user_systemctl, why)
 
 PREFIX = "/opt/agentfleet"
 OPENCLAW_VERSION = "2026.9.6"
@@ -193,7 +193,7 @@ def test_status_playbook_shows_every_agents_gateway(host):
     """playbooks/status.yml, what `make demo` ends with, reads each agent's
     own user manager."""
     result = run_playbook(playbook="status.yml")
-    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.returncode == 0, why(result)
     assert "agent users not lingering: none" in result.stdout
     for name in agent_names():
         assert f"{unit(name)} loaded active running" in result.stdout, name

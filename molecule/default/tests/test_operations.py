@@ -6,7 +6,7 @@ import json
 import subprocess
 
 from fleet_checks import (agent_names, fleet_agents, home_of, main_pids, readyz, run_playbook, state_dir, task_results,
-                          unit_file, unit_props, user_of, wait_until)
+                          unit_file, unit_props, user_of, wait_until, why)
 
 
 def ports(host):
@@ -43,7 +43,7 @@ def test_model_edit_restarts_only_that_agent(host):
     # The agents role alone (every role's checks still run): the other
     # roles have nothing to do with a model edit.
     result = run_playbook("--tags", "agents", "-e", json.dumps({"fleet_agents": agents}))
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
+    assert result.returncode == 0, why(result)
 
     written = task_results(result.stdout, "Write every agent's files, validating each changed openclaw.json first")
     assert written["changed_agents"] == ["reviewer"]
@@ -64,7 +64,7 @@ def test_model_edit_restarts_only_that_agent(host):
 
     # Back to the inventory as committed, for the tests that follow.
     result = run_playbook("--tags", "agents")
-    assert result.returncode == 0, result.stdout[-5000:]
+    assert result.returncode == 0, why(result)
 
 
 def test_secrets_never_in_verbose_output(host):
@@ -87,7 +87,31 @@ def test_secrets_never_in_verbose_output(host):
     leaked = sorted(s for s in secrets if s in output)
     assert not leaked, f"{len(leaked)} secret value(s) appear in the -vvv output"
     result = run_playbook("--tags", "agents")
-    assert result.returncode == 0, result.stdout[-5000:]
+    assert result.returncode == 0, why(result)
+
+
+def test_root_files_that_drifted_are_put_back_and_in_place_cost_no_call(host):
+    """The audit's and the watchdog's files: the runtime's read has their
+    checksums, keyed by a secret of the run, so a re-run sends them only
+    when one differs."""
+    installs = ("Install the audit code, the agentfleet-audit command, its config, secrets and units",
+                "Install the watchdog code, the agentfleet-watchdog command, its config, secrets and schedule")
+    secrets = "/etc/agentfleet/watchdog-secrets.json"
+    code = "/opt/agentfleet/oversight/lib/ansible_collections/agentfleet/vps/plugins/module_utils/audit.py"
+    kept = {path: host.file(path).content_string for path in (secrets, code)}
+    host.run_test(f"echo ' ' >> {secrets} && echo '# drift' >> {code}")
+    result = run_playbook("--tags", "oversight,watchdog")
+    assert result.returncode == 0, why(result)
+    assert [task_results(result.stdout, name).get("changed") for name in installs] == [True, True]
+    assert {path: host.file(path).content_string for path in kept} == kept
+    again = run_playbook("--tags", "oversight,watchdog")
+    assert again.returncode == 0, why(again)
+    assert [task_results(again.stdout, name).get("skipped") for name in installs] == [True, True]
+    assert sum(s["changed"] for s in json.loads(again.stdout)["stats"].values()) == 0
+    # The read shows a keyed checksum of the secrets file, not its sha256.
+    plain = host.run_test(f"sha256sum {secrets}").stdout.split()[0]
+    read = task_results(again.stdout, "Read the system, the agent users, the installed runtime and packages")
+    assert read["paths"][secrets]["sha256"] not in (None, plain) and plain not in again.stdout
 
 
 def test_reboot_brings_the_whole_fleet_back_without_login(host):
@@ -108,13 +132,13 @@ def test_unclaimed_units_are_reported_and_absent_agents_removed(host):
     before = main_pids(host)
     without_qa = [a for a in fleet_agents() if a["name"] != "qa"]
     result = run_playbook("--tags", "agents", "-e", json.dumps({"fleet_agents": without_qa}))
-    assert result.returncode == 0, result.stdout[-5000:]
+    assert result.returncode == 0, why(result)
     assert "openclaw-gateway-qa.service is not claimed by any fleet_agents entry" in result.stdout
     assert unit_props(host, "qa")["ActiveState"] == "active"  # reported, not touched
 
     removed = without_qa + [{"name": "qa", "state": "absent", "purge": True}]
     result = run_playbook("--tags", "agents", "-e", json.dumps({"fleet_agents": removed}))
-    assert result.returncode == 0, result.stdout[-5000:]
+    assert result.returncode == 0, why(result)
     # purge: its user goes with its whole home, and no process of it is left.
     assert not host.user(user_of("qa")).exists
     assert not host.file(home_of("qa")).exists

@@ -10,7 +10,8 @@ import json
 import shlex
 
 import pytest
-from fleet_checks import as_user, home_of, readyz, run_playbook, state_dir, unit_props, user_of, user_systemctl, wait_until
+from fleet_checks import (as_user, home_of, readyz, run_playbook, state_dir, unit_props, user_of, user_systemctl, wait_until,
+                          why)
 
 # The hostile agent, and the other agent of the fleet.
 ATTACKER, VICTIM = "coder", "coordinator"
@@ -88,7 +89,7 @@ def test_the_overseers_secrets_state_and_schedule_are_out_of_reach(host):
         assert host.file(path).exists, path
     # The schedule is root's: the agent's own crontab is all `crontab -r` removes.
     proc = run_playbook("--tags", "watchdog", "-e", "watchdog_enabled=true", "-e", "watchdog_interval=60")
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.returncode == 0, why(proc)
     try:
         as_agent(host, "crontab -r")
         for attempt in (f"echo '* * * * * root true' >> {CRON_FILE}", f"rm -f {CRON_FILE}"):
@@ -96,7 +97,7 @@ def test_the_overseers_secrets_state_and_schedule_are_out_of_reach(host):
         assert "root /opt/agentfleet/bin/agentfleet-watchdog --trigger cron" in host.file(CRON_FILE).content_string
     finally:
         proc = run_playbook("--tags", "watchdog")
-        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert proc.returncode == 0, why(proc)
 
 
 def test_the_law_is_read_only_for_the_agent(host):
@@ -221,7 +222,7 @@ def test_links_the_agent_plants_are_refused_or_replaced_never_followed(host, roo
         "why": "The agent read the badge of the previous commit instead of this commit's own status",
         "changed": "The push step now reads the status of the exact commit and stops on anything but green"}),
         playbook="violation.yml")
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.returncode == 0, why(proc)
     assert not host.file(f"{WORKSPACE}/CONSTITUTION.md").is_symlink
 
     # The audit reads no link: the planted log's rate limits are not seen,
@@ -236,7 +237,7 @@ def test_links_the_agent_plants_are_refused_or_replaced_never_followed(host, roo
 
     # The operator's next deploy replaces every planted link with the real file.
     proc = run_playbook()
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.returncode == 0, why(proc)
     assert "2099.1.1" not in proc.stdout
     assert as_agent(host, f"rm {forged}").rc == 0
     for path in (f"{STATE}/openclaw.json", f"{STATE}/gateway.env", f"{WORKSPACE}/HANDOFF.md"):
@@ -275,14 +276,14 @@ def test_the_law_cannot_be_removed_or_replaced_and_moving_the_workspace_is_repor
     # back where the inventory says, root's again, and the deploy is not
     # blocked.
     proc = run_playbook("--tags", "constitution")
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.returncode == 0, why(proc)
     workspace = host.file(WORKSPACE)
     assert (workspace.user, workspace.group, workspace.mode) == ("root", user_of(ATTACKER), 0o1770)
     assert host.file(f"{WORKSPACE}/VIOLATIONS.md").user == "root"
     # (the gateway itself may have followed its config there; root did not)
     assert not host.file(f"{STATE}/elsewhere/CONSTITUTION.md").exists
     proc = run_playbook()
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.returncode == 0, why(proc)
 
 
 DRIP = """
@@ -333,12 +334,12 @@ def test_deliberate_work_and_an_unreadable_user_manager_are_left_alone_and_said(
     incidents = "/var/lib/agentfleet/watchdog/incidents.jsonl"
     before = host.file(incidents).content_string
     proc = run_playbook("--tags", "watchdog", "-e", "agents_start=false")
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.returncode == 0, why(proc)
     assert user_systemctl(host, ATTACKER, "stop", "openclaw-gateway-coder.service").rc == 0
     run = host.run_test("/opt/agentfleet/bin/agentfleet-watchdog")
     assert "left alone, deliberate work" in run.stdout and "coder (staged" in run.stdout, run.stdout
     proc = run_playbook("--tags", "watchdog")
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.returncode == 0, why(proc)
     host.run_test("mkdir -p -m 0700 /var/lib/agentfleet/hold && echo 'upgrade.yml is moving it' > /var/lib/agentfleet/hold/coder")
     run = host.run_test("/opt/agentfleet/bin/agentfleet-watchdog")
     assert "coder (held by a playbook" in run.stdout and "upgrade.yml is moving it" in run.stdout, run.stdout

@@ -13,7 +13,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 
-from fleet_checks import home_of, readyz, run_playbook, state_dir, unit, user_of, user_systemctl  # noqa: E402
+from fleet_checks import home_of, readyz, run_playbook, state_dir, unit, user_of, user_systemctl, why  # noqa: E402
 
 HERE = Path(__file__).resolve().parents[1]
 HOSTS = ["agentfleet-molecule-multihost-one", "agentfleet-molecule-multihost-two"]
@@ -92,7 +92,7 @@ def test_bad_value_for_host_one_stops_the_rollout(hosts, tmp_path):
     # Had the rollout gone on, host two would have changed: check mode on
     # host two alone, with the same change, says so (and changes nothing).
     preview = run_playbook("--check", "--limit", HOSTS[1], "-e", "agents_memory_max=1536M")
-    assert preview.returncode == 0, preview.stdout[-3000:]
+    assert preview.returncode == 0, why(preview)
     stats = json.loads(preview.stdout)["stats"]
     assert set(stats) == {HOSTS[1]} and stats[HOSTS[1]]["changed"] > 0, stats
     assert fingerprint(hosts[HOSTS[1]]) == before[HOSTS[1]]

@@ -9,7 +9,7 @@ import time
 
 from conftest import REVIEWER_MODEL
 from fleet_checks import (FakeEndpoint, as_user, home_of, run_playbook, state_dir, task_results, unit, user_systemctl,
-                          wait_until)
+                          wait_until, why)
 
 REPORTS = "/var/lib/agentfleet/oversight"
 ALERTS = f"{state_dir('coordinator')}/workspace/ALERTS.md"
@@ -72,7 +72,7 @@ def test_clean_fleet_no_findings_and_the_timer_ran_by_itself(host, endpoint):
     assert 'failures="0"' in host.file(f"{REPORTS}/latest.xml").content_string
 
     result = run_playbook(playbook="audit.yml")
-    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.returncode == 0, why(result)
     assert task_results(result.stdout, "Run every oversight check")["findings"] == []
 
 

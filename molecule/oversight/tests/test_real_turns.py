@@ -9,7 +9,7 @@ import json
 import re
 import time
 
-from fleet_checks import as_user, readyz, run_playbook, state_dir, unit, user_systemctl, wait_until
+from fleet_checks import as_user, readyz, run_playbook, state_dir, unit, user_systemctl, wait_until, why
 
 from ansible_collections.agentfleet.vps.plugins.module_utils.watchdog import readable
 from conftest import REVIEWER_MODEL
@@ -108,7 +108,7 @@ def test_every_session_prompt_holds_the_constitution(host, endpoint):
              "changed": "Pushes to main now wait for the green CI run of the same commit",
              "severity": "high", "amendment": "Never push to main before CI is green for that exact commit"}
     result = run_playbook("-e", json.dumps(entry), playbook="violation.yml")
-    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.returncode == 0, why(result)
     before = len(model_calls(endpoint))
     turn(host, CODER, "constitution-2", "What changed in your rules?")
     [asked] = [r for r in model_calls(endpoint, before) if agent_of(r) == CODER]

@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from fleet_checks import as_user, readyz, run_playbook, state_dir, task_results, unit_props, wait_until
+from fleet_checks import as_user, readyz, run_playbook, state_dir, task_results, unit_props, wait_until, why
 
 AGENT = "coder"
 STATE = state_dir(AGENT)
@@ -97,7 +97,7 @@ def test_b_a_change_that_keeps_the_gateway_down_is_rolled_back(host):
 def test_c_a_good_change_is_applied_and_becomes_last_good(host):
     before, pid = config_bytes(host), unit_props(host, AGENT)["MainPID"]
     proc, result = change({"agents": {"defaults": {"model": {"primary": "anthropic/claude-opus-4-5"}}}}, timeout=120)
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.returncode == 0, why(proc)
     assert result["result"] == "applied" and result["changed"] is True
     # The gateway applied it itself: its verdict, and the same process.
     assert result["applied_by"] == "hot-reload"
@@ -113,7 +113,7 @@ def test_c_a_good_change_is_applied_and_becomes_last_good(host):
 def test_d_restore_goes_back_to_the_previous_good_version(host):
     backup = SEEN["backup_before_c"]
     proc, result = restore("-e", "backup=" + backup.rsplit("/", 1)[-1])
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.returncode == 0, why(proc)
     assert result["result"] == "restored"
     assert config_bytes(host) == host.file(backup).content == SEEN["deployed"]
     assert host.file(LAST_GOOD).content == config_bytes(host)
@@ -137,7 +137,7 @@ def test_restore_puts_last_good_back_over_a_hand_edit(host):
     assert unit_props(host, AGENT)["MainPID"] == pid and unit_props(host, AGENT)["ActiveState"] == "active"
     restored_at = time.monotonic()
     proc, result = restore()
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.returncode == 0, why(proc)
     assert result["result"] == "restored"
     # Dropping basePath needs a restart: the gateway says so and restarts
     # itself in place; the play waits for that restart, not for one of its own.
@@ -183,6 +183,6 @@ def test_the_agents_role_rolls_back_its_own_bad_write(host, broken_inventory_con
 
 def test_a_normal_run_afterwards_changes_nothing(host):
     proc = run_playbook()
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.returncode == 0, why(proc)
     report = json.loads(proc.stdout)
     assert all(stats["changed"] == 0 for stats in report["stats"].values()), report["stats"]

@@ -3,7 +3,7 @@ The tests depend on their order."""
 
 import json
 
-from fleet_checks import agent_names, run_playbook, state_dir, user_of
+from fleet_checks import agent_names, run_playbook, state_dir, user_of, why
 
 LAW = "/var/lib/agentfleet/constitution"
 LEDGER = f"{LAW}/ledger.jsonl"
@@ -65,7 +65,7 @@ def test_text_outside_the_block_survives_two_runs(host):
     host.run(f"printf '\\n## My own notes\\nKeep the build green.\\n' >> {path}")
     for _run in range(2):
         proc = run_playbook("--tags", "constitution")
-        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert proc.returncode == 0, why(proc)
     text = host.file(path).content_string
     assert text.count(BEGIN) == 1
     assert text.endswith("## My own notes\nKeep the build green.\n")
@@ -74,7 +74,7 @@ def test_text_outside_the_block_survives_two_runs(host):
 def test_two_violations_and_a_role_amendment(host):
     for entry in (FIRST, SECOND):
         proc = record(entry)
-        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert proc.returncode == 0, why(proc)
     entries = ledger(host)
     assert [e["agent"] for e in entries] == ["coder", "reviewer"]
     for name, has in (("coder", True), ("reviewer", True), ("coordinator", False)):
@@ -84,7 +84,7 @@ def test_two_violations_and_a_role_amendment(host):
 
 def test_a_site_run_keeps_the_amendment_and_the_same_entry_is_not_recorded_twice(host):
     proc = run_playbook("--tags", "constitution")
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.returncode == 0, why(proc)
     assert all(stats["changed"] == 0 for stats in json.loads(proc.stdout)["stats"].values())
     for name in ("coder", "reviewer"):
         assert AMENDMENT in host.file(f"{workspace(host, name)}/CONSTITUTION.md").content_string
@@ -115,5 +115,5 @@ def test_a_hand_edited_handoff_is_kept(host):
     host.run(f"printf '# HANDOFF\\n\\n## Current state\\nLogin fix merged, CI run 81 green.\\n' > {path}")
     before = host.file(path).content
     proc = run_playbook("--tags", "constitution")
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.returncode == 0, why(proc)
     assert host.file(path).content == before

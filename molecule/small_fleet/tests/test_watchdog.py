@@ -9,7 +9,7 @@ import shlex
 import pytest
 
 from fleet_checks import (FakeEndpoint, home_of, readyz, run_playbook, state_dir, unit_props, user_of, user_systemctl,
-                          wait_until)
+                          wait_until, why)
 
 STATE = "/var/lib/agentfleet/watchdog"
 STORE = "/var/lib/agentfleet/config"
@@ -176,10 +176,10 @@ def test_breaker_trips_after_three_attempts_and_reset_rearms(host, llm):
     host.run_test(f"rm -rf {dropin}")
     assert user_systemctl(host, "reviewer", "daemon-reload").rc == 0
     check = run_playbook("-e", "agent=reviewer", "--check", playbook="watchdog_reset.yml")
-    assert check.returncode == 0, check.stdout[-3000:]
+    assert check.returncode == 0, why(check)
     assert json.loads(host.file(f"{STATE}/breaker.json").content_string)["reviewer"]["tripped"]
     reset = run_playbook("-e", "agent=reviewer", playbook="watchdog_reset.yml")
-    assert reset.returncode == 0, reset.stdout[-3000:]
+    assert reset.returncode == 0, why(reset)
     assert [s["changed"] for s in json.loads(reset.stdout)["stats"].values()] == [1]
     assert "reviewer" not in json.loads(host.file(f"{STATE}/breaker.json").content_string)
     again = run_playbook("-e", "agent=reviewer", playbook="watchdog_reset.yml")
@@ -231,7 +231,7 @@ def test_an_allowed_script_runs_sandboxed(host, llm):
 
 def test_cron_fires_the_watchdog(host, llm):
     deployed = run_playbook("--tags", "watchdog", "-e", "watchdog_enabled=true", "-e", "watchdog_interval=1")
-    assert deployed.returncode == 0, deployed.stdout[-3000:]
+    assert deployed.returncode == 0, why(deployed)
     cron_d = host.file("/etc/cron.d/agentfleet-watchdog")
     assert cron_d.user == "root" and not cron_d.mode & 0o022
     assert "*/1 * * * * root /opt/agentfleet/bin/agentfleet-watchdog --trigger cron" in cron_d.content_string

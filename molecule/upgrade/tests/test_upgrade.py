@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 
 from fleet_checks import (ROOT, agent_names, finish_playbook, fleet_agents, home_of, readyz, run_playbook,  # noqa: E402
                           start_playbook, started_at, state_dir, task_results, unit, unit_file, unit_props, user_of,
-                          user_systemctl, wait_until)
+                          user_systemctl, wait_until, why)
 
 OLD = "2026.9.5"
 with open(ROOT / "roles/runtime/defaults/main.yml", encoding="utf-8") as handle:
@@ -84,7 +84,7 @@ def test_upgrade_moves_specialists_first_and_the_coordinator_last(host):
         assert not host.file("/var/lib/agentfleet/watchdog/incidents.jsonl").exists
     finally:
         result = finish_playbook(proc)
-    assert result.returncode == 0, result.stdout[-4000:]
+    assert result.returncode == 0, why(result)
     assert_fleet_on(host, NEW)
     starts = {name: started_at(host, name) for name in ORDER}
     assert sorted(ORDER, key=starts.get) == ORDER
@@ -124,7 +124,7 @@ def test_going_back_needs_the_snapshots_and_restores_them(host):
 
     result = run_playbook("-e", f"fleet_openclaw_version={OLD}", "-e", "agents_upgrade_restore_snapshots=true",
                           playbook="upgrade.yml")
-    assert result.returncode == 0, result.stdout[-4000:]
+    assert result.returncode == 0, why(result)
     assert task_results(result.stdout, "Install the OpenClaw npm package").get("skipped") is True
     assert_fleet_on(host, OLD)
     # The planted link came back as a link; what it points at is untouched.

@@ -41,3 +41,12 @@ def test_in_place_compares_type_mode_owner_and_checksum():
     # a path the read did not ask for is not in place
     assert not files.in_place({}, dirs, wanted)
     assert not files.in_place({"/opt/bin": states["/opt/bin"]}, dirs, wanted)
+
+
+def test_in_place_wants_absent_paths_read_and_missing():
+    gone = {"/etc/cron.d/agentfleet-watchdog": {"exists": False, "type": None}}
+    there = {"/etc/cron.d/agentfleet-watchdog": {"exists": True, "type": "file"}}
+    absent = [{"path": "/etc/cron.d/agentfleet-watchdog"}]
+    assert files.in_place(gone, absent=absent)
+    assert not files.in_place(there, absent=absent)
+    assert not files.in_place({}, absent=absent)

@@ -2,11 +2,14 @@
 and system units; no link an agent put in its home is followed."""
 
 import hashlib
+import hmac
+import json
 import os
 import pwd
 
 import pytest
 
+from ansible_collections.agentfleet.vps.plugins.module_utils import files
 from ansible_collections.agentfleet.vps.plugins.modules import host_facts
 
 UNIT = "[Unit]\nDescription=x\n[Service]\nExecStart=/opt/agentfleet/node/%s/bin/node /opt/agentfleet/openclaw/%s/x.mjs\n"
@@ -209,3 +212,21 @@ def test_root_files_are_reported_with_mode_owner_and_checksum(host, run_module, 
     # a FIFO is never opened (it would block), a big file and a link never read
     assert result["paths"][str(tmp_path / "fifo")]["type"] == "other"
     assert [result["paths"][str(tmp_path / n)]["sha256"] for n in ("fifo", "big", "link")] == [None, None, None]
+
+
+def test_with_a_key_checksums_are_keyed_and_the_key_is_never_returned(host, run_module, tmp_path):
+    secrets = tmp_path / "secrets.json"
+    secrets.write_bytes(b'{"webhook_url": "https://hooks.example/T0/B0/abc"}\n')
+    secrets.chmod(0o600)
+    key = "k3y-of-this-run-only"
+    result = run_module(host_facts, {"paths": [str(secrets)], "checksum_key": key})
+    digest = result["paths"][str(secrets)]["sha256"]
+    assert digest == hmac.new(key.encode(), secrets.read_bytes(), hashlib.sha256).hexdigest()
+    assert digest != hashlib.sha256(secrets.read_bytes()).hexdigest()
+    assert key not in json.dumps(result)
+    # what a role compares it with, on the controller
+    wanted = {"path": str(secrets), "mode": "0600", "content": secrets.read_text()}
+    states = {p: dict(s, uid=0, gid=0) for p, s in result["paths"].items()}
+    assert files.in_place(states, files=[wanted], key=key)
+    assert not files.in_place(states, files=[wanted])
+    assert not files.in_place(states, files=[wanted], key="another run's key")
