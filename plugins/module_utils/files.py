@@ -57,19 +57,20 @@ def render_env(values):
 def digest(data, key=None):
     """host_facts' checksum of data: sha256, or with a key (the run's
     secret, so a read of a secrets file reveals nothing) HMAC-SHA256."""
-    return (hmac.new(key.encode("utf-8"), data, hashlib.sha256) if key else hashlib.sha256(data)).hexdigest()
+    return (hashlib.sha256(data) if key is None else hmac.new(key.encode("utf-8"), data, hashlib.sha256)).hexdigest()
 
 
 def in_place(states, directories=(), files=(), uid=0, gid=0, key=None, absent=()):
     """Whether the directories and files (agent_files entries: path, mode,
     content) are in place and the absent paths missing, by host_facts'
-    `paths` answer (type, mode, uid, gid, sha256 under key), owned by
-    uid:gid. Anything not read counts as not in place."""
-    def matches(entry, kind):
+    `paths` answer (type, mode, uid, gid, links, sha256 under key), owned
+    by uid:gid, each file its only link (agent_files rewrites any other).
+    Anything not read counts as not in place."""
+    def matches(entry, kind, mode):
         state = states.get(entry["path"]) or {}
-        return (state.get("type") == kind and state.get("mode") == "%04o" % int(entry.get("mode", "0644"), 8)
+        return (state.get("type") == kind and state.get("mode") == "%04o" % int(entry.get("mode", mode), 8)
                 and state.get("uid") == uid and state.get("gid") == gid)
-    return (all(matches(d, "directory") for d in directories)
-            and all(matches(f, "file") and states[f["path"]].get("sha256")
+    return (all(matches(d, "directory", "0700") for d in directories)
+            and all(matches(f, "file", "0644") and states[f["path"]].get("nlink") == 1 and states[f["path"]].get("sha256")
                     == digest(f["content"].encode("utf-8"), key) for f in files)
             and all((states.get(a["path"]) or {}).get("exists") is False for a in absent))

@@ -129,13 +129,13 @@ exec_start:
 paths:
   description:
     - Per path of O(paths) - C(exists); C(link), the target of a symlink (else null); C(type) (C(file),
-      C(directory), C(link), C(other), null when missing); C(mode) (octal string), C(uid), C(gid); and
+      C(directory), C(link), C(other), null when missing); C(mode) (octal string), C(uid), C(gid), C(nlink); and
       C(sha256) of a regular file up to 1 MiB (else null; keyed by O(checksum_key) when given), so a role
       can skip writing what is in place.
   returned: always
   type: dict
   sample: {"/opt/agentfleet/bin/openclaw": {"exists": true, "link": null, "type": "file", "mode": "0755", "uid": 0,
-           "gid": 0, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}}
+           "gid": 0, "nlink": 1, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}}
 gateway_states:
   description:
     - With O(gateway_states), per agent's own gateway unit whose user manager answered, its
@@ -300,7 +300,7 @@ def checksum(path, key=None):
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        digest, left = hmac.new(key.encode("utf-8"), digestmod=hashlib.sha256) if key else hashlib.sha256(), CHECKSUM_LIMIT + 1
+        digest, left = hashlib.sha256() if key is None else hmac.new(key.encode("utf-8"), digestmod=hashlib.sha256), CHECKSUM_LIMIT + 1
         while left > 0:
             chunk = os.read(fd, min(left, 65536))
             if not chunk:
@@ -318,12 +318,14 @@ def path_state(path, key=None):
     try:
         info = os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
-        return {"exists": False, "link": None, "type": None, "mode": None, "uid": None, "gid": None, "sha256": None}
+        return {"exists": False, "link": None, "type": None, "mode": None, "uid": None, "gid": None, "nlink": None,
+                "sha256": None}
     kind = "link" if stat.S_ISLNK(info.st_mode) else "directory" if stat.S_ISDIR(info.st_mode) else \
         "file" if stat.S_ISREG(info.st_mode) else "other"
     digest = checksum(path, key) if kind == "file" and info.st_size <= CHECKSUM_LIMIT else None
     return {"exists": True, "link": os.readlink(path) if kind == "link" else None, "type": kind,
-            "mode": "%04o" % stat.S_IMODE(info.st_mode), "uid": info.st_uid, "gid": info.st_gid, "sha256": digest}
+            "mode": "%04o" % stat.S_IMODE(info.st_mode), "uid": info.st_uid, "gid": info.st_gid, "nlink": info.st_nlink,
+            "sha256": digest}
 
 
 def packages_missing(module, names):

@@ -3,6 +3,7 @@ secrets kept out of output, and a reboot. Runs after test_default.py;
 the tests in this file depend on their order."""
 
 import json
+import shlex
 import subprocess
 
 from fleet_checks import (agent_names, fleet_agents, home_of, main_pids, readyz, run_playbook, state_dir, task_results,
@@ -93,25 +94,34 @@ def test_secrets_never_in_verbose_output(host):
 def test_root_files_that_drifted_are_put_back_and_in_place_cost_no_call(host):
     """The audit's and the watchdog's files: the runtime's read has their
     checksums, keyed by a secret of the run, so a re-run sends them only
-    when one differs."""
+    when one differs (content or mode)."""
     installs = ("Install the audit code, the agentfleet-audit command, its config, secrets and units",
                 "Install the watchdog code, the agentfleet-watchdog command, its config, secrets and schedule")
-    secrets = "/etc/agentfleet/watchdog-secrets.json"
+    read_task = "Read the system, the agent users, the installed runtime and packages"
+    secrets = ["/etc/agentfleet/watchdog-secrets.json", "/etc/agentfleet/oversight-secrets.json"]
     code = "/opt/agentfleet/oversight/lib/ansible_collections/agentfleet/vps/plugins/module_utils/audit.py"
-    kept = {path: host.file(path).content_string for path in (secrets, code)}
-    host.run_test(f"echo ' ' >> {secrets} && echo '# drift' >> {code}")
-    result = run_playbook("--tags", "oversight,watchdog")
-    assert result.returncode == 0, why(result)
-    assert [task_results(result.stdout, name).get("changed") for name in installs] == [True, True]
-    assert {path: host.file(path).content_string for path in kept} == kept
+    kept = {path: (host.file(path).content_string, host.file(path).mode) for path in secrets + [code]}
+    host.run_test(f"echo ' ' >> {secrets[0]} && chmod 0644 {secrets[1]} && echo '# drift' >> {code}")
+    fixed = run_playbook("--tags", "oversight,watchdog")
+    # Put back by hand should the play fail: the tests after this one need them.
+    for path, (content, mode) in kept.items():
+        if fixed.returncode != 0:
+            host.run(f"printf %s {shlex.quote(content)} > {path} && chmod {mode:o} {path}")
+    assert fixed.returncode == 0, why(fixed)
+    assert [task_results(fixed.stdout, name).get("changed") for name in installs] == [True, True]
+    assert {path: (host.file(path).content_string, host.file(path).mode) for path in kept} == kept
     again = run_playbook("--tags", "oversight,watchdog")
     assert again.returncode == 0, why(again)
     assert [task_results(again.stdout, name).get("skipped") for name in installs] == [True, True]
     assert sum(s["changed"] for s in json.loads(again.stdout)["stats"].values()) == 0
-    # The read shows a keyed checksum of the secrets file, not its sha256.
-    plain = host.run_test(f"sha256sum {secrets}").stdout.split()[0]
-    read = task_results(again.stdout, "Read the system, the agent users, the installed runtime and packages")
-    assert read["paths"][secrets]["sha256"] not in (None, plain) and plain not in again.stdout
+    # Keyed by a fresh secret each run: the read shows neither the secrets
+    # files' sha256 nor the same value twice.
+    plain = {path: host.run_test(f"sha256sum {path}").stdout.split()[0] for path in secrets}
+    reads = [task_results(out.stdout, read_task)["paths"] for out in (fixed, again)]
+    for path in secrets:
+        assert plain[path] not in fixed.stdout + again.stdout
+        assert None not in (reads[0][path]["sha256"], reads[1][path]["sha256"])
+        assert reads[0][path]["sha256"] != reads[1][path]["sha256"]
 
 
 def test_reboot_brings_the_whole_fleet_back_without_login(host):

@@ -30,13 +30,14 @@ def test_in_place_compares_type_mode_owner_and_checksum():
     content = "#!/bin/sh\nexec node \"$@\"\n"
     digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
     states = {"/opt/bin": {"type": "directory", "mode": "0755", "uid": 0, "gid": 0, "sha256": None},
-              "/opt/bin/openclaw": {"type": "file", "mode": "0755", "uid": 0, "gid": 0, "sha256": digest}}
+              "/opt/bin/openclaw": {"type": "file", "mode": "0755", "uid": 0, "gid": 0, "nlink": 1, "sha256": digest}}
     dirs, wanted = [{"path": "/opt/bin", "mode": "0755"}], [{"path": "/opt/bin/openclaw", "mode": "0755", "content": content}]
     assert files.in_place(states, dirs, wanted)
     assert not files.in_place(states, dirs, [dict(wanted[0], content=content + "# more\n")])
     assert not files.in_place(states, dirs, [dict(wanted[0], mode="0775")])
     assert not files.in_place(states, [{"path": "/opt/bin", "mode": "0700"}], wanted)
-    for change in ({"uid": 1001}, {"gid": 1001}, {"type": "link"}):
+    # a second hard link (agent_files rewrites such a file) is not in place
+    for change in ({"uid": 1001}, {"gid": 1001}, {"type": "link"}, {"nlink": 2}):
         assert not files.in_place(dict(states, **{"/opt/bin/openclaw": dict(states["/opt/bin/openclaw"], **change)}), dirs, wanted)
     # a path the read did not ask for is not in place
     assert not files.in_place({}, dirs, wanted)

@@ -207,8 +207,10 @@ def test_root_files_are_reported_with_mode_owner_and_checksum(host, run_module, 
     os.symlink(command, tmp_path / "link")
     result = run_module(host_facts, {"paths": [str(tmp_path / n) for n in ("openclaw", "fifo", "big", "link")]})
     state = result["paths"][str(command)]
-    assert state["type"] == "file" and state["mode"] == "0755" and state["uid"] == os.getuid()
+    assert state["type"] == "file" and state["mode"] == "0755" and state["uid"] == os.getuid() and state["nlink"] == 1
     assert state["sha256"] == hashlib.sha256(b"#!/bin/sh\nexec node\n").hexdigest()
+    os.link(command, tmp_path / "second-name")
+    assert run_module(host_facts, {"paths": [str(command)]})["paths"][str(command)]["nlink"] == 2
     # a FIFO is never opened (it would block), a big file and a link never read
     assert result["paths"][str(tmp_path / "fifo")]["type"] == "other"
     assert [result["paths"][str(tmp_path / n)]["sha256"] for n in ("fifo", "big", "link")] == [None, None, None]
@@ -230,3 +232,6 @@ def test_with_a_key_checksums_are_keyed_and_the_key_is_never_returned(host, run_
     assert files.in_place(states, files=[wanted], key=key)
     assert not files.in_place(states, files=[wanted])
     assert not files.in_place(states, files=[wanted], key="another run's key")
+    # an empty key is still a key: never the plain sha256
+    empty = run_module(host_facts, {"paths": [str(secrets)], "checksum_key": ""})["paths"][str(secrets)]["sha256"]
+    assert empty != hashlib.sha256(secrets.read_bytes()).hexdigest()
