@@ -54,10 +54,16 @@ def render_env(values):
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+def hasher(key=None):
+    """host_facts' checksum: sha256, or with a key (the run's secret, so a
+    read of a secrets file reveals nothing) HMAC-SHA256."""
+    return hashlib.sha256() if key is None else hmac.new(key.encode("utf-8"), digestmod=hashlib.sha256)
+
+
 def digest(data, key=None):
-    """host_facts' checksum of data: sha256, or with a key (the run's
-    secret, so a read of a secrets file reveals nothing) HMAC-SHA256."""
-    return (hashlib.sha256(data) if key is None else hmac.new(key.encode("utf-8"), data, hashlib.sha256)).hexdigest()
+    found = hasher(key)
+    found.update(data)
+    return found.hexdigest()
 
 
 def in_place(states, directories=(), files=(), uid=0, gid=0, key=None, absent=()):

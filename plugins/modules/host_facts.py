@@ -164,15 +164,13 @@ services:
   sample: {"cron.service": {"enabled": "enabled", "active": "active"}}
 """
 
-import hashlib
-import hmac
 import os
 import pwd
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, fleet_plan, systemd_user
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, files, fleet_plan, systemd_user
 
 LINGER_DIR = "/var/lib/systemd/linger"
 UNIT_READ_LIMIT = 64 * 1024
@@ -300,7 +298,7 @@ def checksum(path, key=None):
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        digest, left = hashlib.sha256() if key is None else hmac.new(key.encode("utf-8"), digestmod=hashlib.sha256), CHECKSUM_LIMIT + 1
+        digest, left = files.hasher(key), CHECKSUM_LIMIT + 1
         while left > 0:
             chunk = os.read(fd, min(left, 65536))
             if not chunk:
