@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import files, fleet_plan
+from ansible_collections.agentfleet.vps.plugins.module_utils import files, fleet_plan, fleet_read
 
 
 def _plain(value):
@@ -148,6 +148,9 @@ class FilterModule:
             "fleet_log_dir": _wrap(fleet_plan.log_dir),
             "fleet_openclaw_config": _wrap(fleet_plan.openclaw_config),
             "fleet_auth_profiles_entry": _wrap(fleet_auth_profiles_entry),
+            "fleet_auth_in_place": _wrap(fleet_read.auth_in_place),
+            "fleet_last_good_paths": _wrap(fleet_read.last_good_paths),
+            "fleet_ready_in_place": _wrap(fleet_read.ready_in_place),
             "fleet_workspaces": _wrap(fleet_workspaces),
             "fleet_upgrade_plan": _wrap(fleet_plan.upgrade_plan),
             "fleet_running_versions": _wrap(fleet_plan.running_versions),

@@ -203,6 +203,15 @@ def probe(url, status=(200,), body=None, timeout=5):
     return True, "%s answered %d: %s" % (url, code, text[:200])
 
 
+# What a gateway's /readyz says when it is ready.
+READY_BODY = r'"ready"\s*:\s*true'
+
+
+def readyz(port, timeout=5):
+    """(ready, detail) of the gateway on 127.0.0.1:port right now."""
+    return probe("http://127.0.0.1:%d/readyz" % port, body=READY_BODY, timeout=timeout)
+
+
 def recovery_probe(health, seconds=RECOVERY_SECONDS):
     """health, waiting at least `seconds` in all: the previous config is
     known to work, and a start on a busy host can take longer than the

@@ -60,7 +60,6 @@ PROMPT = (
     "kill_port_holder (stop a stray process of the agent's own user that holds the gateway's port, then restart), "
     "or run_script with a POSIX shell script in `script`. Answer with one JSON object and nothing else, "
     "matching this JSON Schema: " + json.dumps(ANSWER_SCHEMA, sort_keys=True))
-READY_BODY = r'"ready"\s*:\s*true'
 LOCK_NAME = "run.lock"
 # A hold file older than this is a playbook that died; its agent is healed again.
 HOLD_MAX_AGE = 6 * 3600
@@ -394,7 +393,7 @@ def verify(host, agent, timeout):
     restarts = host.unit(agent["unit"]).get("NRestarts", "0")
     deadline = host.monotonic() + timeout
     while True:
-        ok, detail = host.probe(health_url(agent, "readyz"), READY_BODY)
+        ok, detail = host.probe(health_url(agent, "readyz"), config_txn.READY_BODY)
         if ok:
             return True, detail
         props = host.unit(agent["unit"])

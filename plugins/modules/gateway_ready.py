@@ -138,14 +138,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import Managers
 
-READY = r'"ready"\s*:\s*true'
-
-
-def probe(port):
-    """(ready, detail) of one gateway right now: /readyz says ready."""
-    return txn.probe("http://127.0.0.1:%d/readyz" % port, body=READY)
-
-
 POLL_SECONDS = 2
 # A gateway put back on its last good config is waited for at least this long.
 RECOVERY_SECONDS = txn.RECOVERY_SECONDS
@@ -156,14 +148,14 @@ UNIT_CHECK_POLLS = 5
 def wait_for(port, deadline, revive=None):
     """(ready, detail) once /readyz says ready or the deadline passes.
     revive() is called every few polls while not ready."""
-    ready, detail = probe(port)
+    ready, detail = txn.readyz(port)
     polls = 0
     while not ready and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
         polls += 1
         if revive and polls % UNIT_CHECK_POLLS == 0:
             revive()
-        ready, detail = probe(port)
+        ready, detail = txn.readyz(port)
     return ready, detail
 
 

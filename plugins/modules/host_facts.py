@@ -46,6 +46,20 @@ options:
         skips its unit task when every gateway is enabled and running.
     type: bool
     default: false
+  gateway_probe:
+    description:
+      - With O(gateway_states), ask each agent's gateway that is active whether it is ready (C(/readyz) on the
+        port of its own unit's C(ExecStart=)), all at once, in RV(gateway_ready). The agents role skips its wait for
+        readiness when every gateway was ready and nothing of theirs changed since.
+    type: bool
+    default: false
+  auth_profiles:
+    description:
+      - With O(agent_user_prefix), report what each agent's auth profile store holds, in RV(auth_profiles) - per
+        profile only its C(type), C(provider) and C(keyRef) (the name of an environment variable, never a key).
+        The agents role skips writing the profiles when every one it wants is there.
+    type: bool
+    default: false
   paths:
     description:
       - Root's own paths (not in an agent's home) whose existence and link target to report in RV(paths).
@@ -145,6 +159,22 @@ gateway_states:
   returned: always
   type: dict
   sample: {"openclaw-gateway-coder.service": {"ActiveState": "active", "UnitFileState": "enabled"}}
+gateway_ready:
+  description:
+    - With O(gateway_probe), per agent's own gateway unit that is active - C(port), the port of its C(ExecStart=)
+      (null when it names none), and C(ready), whether C(/readyz) answered ready within 5 seconds.
+  returned: always
+  type: dict
+  sample: {"openclaw-gateway-coder.service": {"port": 19000, "ready": true}}
+auth_profiles:
+  description:
+    - With O(auth_profiles), per agent (its name) - its store's profiles, each reduced to C(type), C(provider)
+      and C(keyRef) (C(source), C(provider), C(id)); at most 64 profiles, each string at most 200 characters. An
+      agent whose store cannot be read has none.
+  returned: always
+  type: dict
+  sample: {"coder": {"anthropic:key-1": {"type": "api_key", "provider": "anthropic",
+                                         "keyRef": {"source": "env", "provider": "default", "id": "ANTHROPIC_API_KEY"}}}}
 packages_missing:
   description: Packages of O(packages) that are not installed.
   returned: always
@@ -166,11 +196,13 @@ services:
 
 import os
 import pwd
+import re
 import stat
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, files, fleet_plan, systemd_user
+from ansible_collections.agentfleet.vps.plugins.module_utils import auth_store, config_txn, fileops, files, fleet_plan, systemd_user
 
 LINGER_DIR = "/var/lib/systemd/linger"
 UNIT_READ_LIMIT = 64 * 1024
@@ -181,6 +213,12 @@ CHECKSUM_LIMIT = 1024 * 1024
 UNITS_PER_USER = 64
 # Seconds an agent's user manager gets to answer for its gateway's state.
 MANAGER_TIMEOUT = 30
+# Seconds a gateway gets to answer /readyz.
+PROBE_TIMEOUT = 5
+PORT = re.compile(r"\s--port\s+([0-9]{1,5})(?:\s|$)")
+# What is reported of an agent's own store is bounded: it can hold anything.
+PROFILES_PER_AGENT = 64
+FIELD_LIMIT = 200
 
 
 def os_release(path="/etc/os-release"):
@@ -287,6 +325,52 @@ def gateway_units(prefix, db):
     return found, lines, owners
 
 
+def unit_port(line):
+    """The --port of an ExecStart line, or None."""
+    match = PORT.search(line or "")
+    return int(match.group(1)) if match and 0 < int(match.group(1)) < 65536 else None
+
+
+def probes(lines, owners, states):
+    """unit -> {port, ready} of each own gateway unit that is active, probed
+    together."""
+    ports = {}
+    for line in lines:
+        path, dummy, command = line.partition(":ExecStart=")
+        unit = os.path.basename(path)
+        if unit in owners and states.get(unit, {}).get("ActiveState") == "active":
+            ports[unit] = unit_port(command)
+    units = sorted(ports)
+
+    def ready(unit):
+        return ports[unit] is not None and config_txn.readyz(ports[unit], PROBE_TIMEOUT)[0]
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(units)))) as pool:
+        return {unit: {"port": ports[unit], "ready": answer} for unit, answer in zip(units, pool.map(ready, units))}
+
+
+def _bounded(value):
+    return value[:FIELD_LIMIT] if isinstance(value, str) else None
+
+
+def public_profile(entry):
+    """What of a stored profile may be shown: never a key or token."""
+    ref = entry.get("keyRef") if isinstance(entry.get("keyRef"), dict) else {}
+    return {"type": _bounded(entry.get("type")), "provider": _bounded(entry.get("provider")),
+            "keyRef": {field: _bounded(ref.get(field)) for field in ("source", "provider", "id")} if ref else None}
+
+
+def auth_profiles(prefix, db):
+    """agent name -> its store's profiles, public parts only."""
+    report = {}
+    for user in sorted(name for name in db if name.startswith(prefix) and len(name) > len(prefix)):
+        name, base = user[len(prefix):], prefix[:-1]
+        if not fleet_plan.PROFILE_NAME.fullmatch(name) or fleet_plan.service_user(base, name) != user:
+            continue
+        stored = auth_store.stored(fleet_plan.state_dir(base, name))
+        report[name] = {_bounded(pid): public_profile(entry) for pid, entry in sorted(stored.items())[:PROFILES_PER_AGENT]}
+    return report
+
+
 def checksum(path, key=None):
     """sha256 of a regular file (HMAC-SHA256 under key), or None: the last
     component is not followed, and what is no longer a regular file (a
@@ -341,6 +425,8 @@ def main():
             listeners=dict(type="bool", default=False),
             agent_user_prefix=dict(type="str"),
             gateway_states=dict(type="bool", default=False),
+            gateway_probe=dict(type="bool", default=False),
+            auth_profiles=dict(type="bool", default=False),
             paths=dict(type="list", elements="path", default=[]),
             packages=dict(type="list", elements="str", default=[]),
             services=dict(type="list", elements="str", default=[]),
@@ -364,6 +450,7 @@ def main():
         def bounded(argv, environ_update=None):
             return systemd_user.run_command(argv, environ_update, MANAGER_TIMEOUT)
         gateways = systemd_user.Managers(bounded, owners).show(sorted(owners), skip_failed=True)
+    ready = probes(lines, owners, gateways) if params["gateway_probe"] else {}
     managers = {name: "user@%s.service" % db[name][1] for name in params["users"] if name in db}
     # Without systemd as init there is no unit to ask about (the runtime
     # preflight refuses such a host by this very answer).
@@ -378,6 +465,8 @@ def main():
         gateway_units=units,
         exec_start=lines,
         gateway_states=gateways,
+        gateway_ready=ready,
+        auth_profiles=auth_profiles(params["agent_user_prefix"], db) if params["auth_profiles"] and params["agent_user_prefix"] else {},
         paths={path: path_state(path, params["checksum_key"]) for path in params["paths"]},
         packages_missing=missing,
         packages_installed=[name for name in params["packages"] if name not in missing],

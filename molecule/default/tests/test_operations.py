@@ -124,6 +124,39 @@ def test_root_files_that_drifted_are_put_back_and_in_place_cost_no_call(host):
         assert reads[0][path]["sha256"] != reads[1][path]["sha256"]
 
 
+def test_readiness_and_auth_profiles_cost_no_call_until_the_read_finds_them_off(host):
+    """The runtime's read probes each gateway and reads each auth store and
+    last good config: a re-run that finds all of it in place skips both
+    tasks, and anything off brings back the call that puts it right."""
+    ready_task = "Wait until every gateway answers /readyz"
+    auth_task = "Store each agent's keys as auth profiles that reference its env file"
+    assert wait_until(lambda: all_ready(host), timeout=120)
+    quiet = run_playbook("--tags", "agents")
+    assert quiet.returncode == 0, why(quiet)
+    assert [task_results(quiet.stdout, name).get("skipped") for name in (ready_task, auth_task)] == [True, True]
+    # The fleet table's READY column then comes from the read.
+    table = task_results(quiet.stdout, "Show the fleet")["msg"]
+    assert [line.split()[-1] for line in table[1:1 + len(agent_names())]] == ["yes"] * len(agent_names()), table
+
+    # The coder's last good config drifts in root's store; the qa agent
+    # empties its own auth store (it owns that file).
+    last_good = "/var/lib/agentfleet/config/coder/openclaw.json.last-good"
+    host.run_test(f"echo ' ' >> {last_good}")
+    store = f"{state_dir('qa')}/agents/main/agent/openclaw-agent.sqlite"
+    host.run_test(f"runuser -u {user_of('qa')} -- python3 -c "
+                  f"\"import sqlite3; c = sqlite3.connect('{store}'); c.execute('DELETE FROM auth_profile_store'); c.commit()\"")
+    fixed = run_playbook("--tags", "agents")
+    assert fixed.returncode == 0, why(fixed)
+    assert task_results(fixed.stdout, ready_task)["last_good_moved"] == ["coder"]
+    assert task_results(fixed.stdout, auth_task)["changed_agents"] == ["qa"]
+    assert host.file(last_good).content_string == host.file(f"{state_dir('coder')}/openclaw.json").content_string
+
+    again = run_playbook("--tags", "agents")
+    assert again.returncode == 0, why(again)
+    assert [task_results(again.stdout, name).get("skipped") for name in (ready_task, auth_task)] == [True, True]
+    assert sum(s["changed"] for s in json.loads(again.stdout)["stats"].values()) == 0
+
+
 def test_reboot_brings_the_whole_fleet_back_without_login(host):
     assert wait_until(lambda: all_ready(host), timeout=120)
     container = host.backend.get_hostname()

@@ -158,7 +158,7 @@ def test_a_slow_last_good_start_keeps_the_last_good_config(run_module, me, confi
     good = config.read_bytes()
     config.write_text('{"gateway": {"bind": "custom"}}\n')
     monkeypatch.setattr(gateway_ready, "RECOVERY_SECONDS", 0)
-    monkeypatch.setattr(gateway_ready, "probe", lambda port: (False, "starting"))
+    monkeypatch.setattr(gateway_ready.txn, "readyz", lambda port, timeout=5: (False, "starting"))
     result = call(run_module, me, config, gateway, rollback=True, timeout=1)
     assert result["failed"] and result["rolled_back"]["coder"]["recovered"] is False
     assert "NOT ready on that one either" in result["msg"]

@@ -235,3 +235,82 @@ def test_with_a_key_checksums_are_keyed_and_the_key_is_never_returned(host, run_
     # an empty key is still a key: never the plain sha256
     empty = run_module(host_facts, {"paths": [str(secrets)], "checksum_key": ""})["paths"][str(secrets)]["sha256"]
     assert empty != hashlib.sha256(secrets.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def gateway():
+    """A gateway's /readyz on a free port; answer() sets what it says."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = gateway_state["body"].encode()
+            self.send_response(200 if self.path == "/readyz" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+    gateway_state = {"body": '{"ready": true}'}
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], gateway_state
+    server.shutdown()
+
+
+def test_each_active_gateway_is_asked_for_readiness_on_its_units_port(host, run_module, monkeypatch, gateway):
+    homes, fake = host
+    port, answer = gateway
+    monkeypatch.setattr(host_facts.pwd, "getpwnam", lambda name: pwd.struct_passwd((name, "x", 1001, 1001, "", "/h", "/bin/sh")))
+    monkeypatch.setattr(host_facts.systemd_user, "run_command", lambda argv, environ_update=None, timeout=None: fake(argv))
+    line = "[Service]\nExecStart=/opt/agentfleet/node/24.21.0/bin/node /x/openclaw.mjs --profile %s gateway --port %d\n"
+    (unit_dir(homes["openclaw-coder"]) / "openclaw-gateway-coder.service").write_text(line % ("coder", port))
+    # lead-1's manager does not answer: no state, so no probe either.
+    (unit_dir(homes["openclaw-lead-1"]) / "openclaw-gateway-lead-1.service").write_text(line % ("lead-1", port))
+    args = {"agent_user_prefix": "openclaw-", "gateway_states": True, "gateway_probe": True}
+    assert run_module(host_facts, args)["gateway_ready"] == {"openclaw-gateway-coder.service": {"port": port, "ready": True}}
+    answer["body"] = '{"ready": false, "failing": ["startup"]}'
+    assert run_module(host_facts, args)["gateway_ready"]["openclaw-gateway-coder.service"]["ready"] is False
+    # Not asked for: no request at all.
+    assert run_module(host_facts, dict(args, gateway_probe=False))["gateway_ready"] == {}
+
+
+@pytest.mark.parametrize("command, port", [
+    ("/n /o.mjs --profile a gateway --port 19000", 19000),
+    ("/n /o.mjs --profile a gateway --port 19000 --verbose", 19000),
+    ("/n /o.mjs --profile a gateway", None),
+    ("/n /o.mjs --profile a gateway --port 99999", None),
+    ("/n /o.mjs --profile a gateway --port=19000x", None),
+])
+def test_the_port_of_an_exec_start_line(command, port):
+    assert host_facts.unit_port(command) == port
+
+
+def test_auth_profiles_report_references_never_keys(host, run_module, monkeypatch, tmp_path):
+    import sqlite3
+    from ansible_collections.agentfleet.vps.plugins.module_utils import auth_store, fleet_plan
+    homes, dummy = host
+    monkeypatch.setattr(fleet_plan, "HOME_BASE", str(tmp_path))
+    state = tmp_path / "openclaw-coder" / ".openclaw-coder"
+    path = auth_store.store_path(str(state))
+    os.makedirs(os.path.dirname(path))
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE auth_profile_store (store_key TEXT PRIMARY KEY, store_json TEXT, updated_at INTEGER)")
+    profiles = {"anthropic:key-1": {"type": "api_key", "provider": "anthropic",
+                                    "keyRef": {"source": "env", "provider": "default", "id": "ANTHROPIC_API_KEY"}},
+                # what an agent (or OpenClaw) may keep in its own store: a plain key
+                "anthropic:plain": {"type": "api_key", "provider": "anthropic", "key": "sk-ant-SECRET", "token": "tok-SECRET",
+                                    "keyRef": {"source": "env", "id": "X" * 5000, "extra": "sk-SECRET"}}}
+    conn.execute("INSERT INTO auth_profile_store VALUES ('primary', ?, 0)", (json.dumps({"profiles": profiles}),))
+    conn.commit()
+    conn.close()
+    result = run_module(host_facts, {"agent_user_prefix": "openclaw-", "auth_profiles": True})
+    assert result["auth_profiles"]["coder"]["anthropic:key-1"] == profiles["anthropic:key-1"]
+    assert "SECRET" not in json.dumps(result)
+    assert len(result["auth_profiles"]["coder"]["anthropic:plain"]["keyRef"]["id"]) == host_facts.FIELD_LIMIT
+    # lead-1 has no store: nothing in it.
+    assert result["auth_profiles"]["lead-1"] == {}
+    assert run_module(host_facts, {"agent_user_prefix": "openclaw-"})["auth_profiles"] == {}
