@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
 
 MAX_STORE = 64 * 1024 * 1024
+MAX_ROWS = 16
+MAX_ROW = 1024 * 1024
+# SQLite VM steps (in thousands) a read of the store may take.
+MAX_STEPS = 10000
 
 
 def store_path(state_dir):
@@ -39,17 +42,37 @@ def wanted(refs):
             for provider, pairs in (refs or {}).items() for pid, env in pairs}
 
 
+def _rows(conn):
+    """store_json of each row, if auth_profile_store is a plain table: the
+    agent owns the database, and a view can compute forever. The query has
+    a budget of VM steps all the same."""
+    kind = conn.execute("SELECT type FROM sqlite_master WHERE name = 'auth_profile_store'").fetchone()
+    if not kind or kind[0] != "table":
+        return []
+    steps = [0]
+
+    def budget():
+        steps[0] += 1
+        return steps[0] > MAX_STEPS  # non-zero aborts the query
+    conn.set_progress_handler(budget, 1000)
+    return [raw for (raw,) in conn.execute("SELECT store_json FROM auth_profile_store").fetchmany(MAX_ROWS)
+            if isinstance(raw, (str, bytes)) and len(raw) <= MAX_ROW]
+
+
 def stored(state_dir, work_dir=None):
     """profile id -> entry of the agent's store; {} when there is none or it
-    cannot be read."""
+    cannot be read. The store is the agent's: whatever is in it (a row that
+    is not JSON, JSON nested beyond the parser's depth), this answers."""
     try:
         with fileops.sqlite_copy(store_path(state_dir), MAX_STORE, work_dir) as conn:
-            rows = conn.execute("SELECT store_json FROM auth_profile_store").fetchall() if conn else []
+            rows = _rows(conn) if conn else []
         profiles = {}
-        for (raw,) in rows:
-            profiles.update((json.loads(raw) or {}).get("profiles") or {})
-        return {k: v for k, v in profiles.items() if isinstance(v, dict)}
-    except (OSError, sqlite3.Error, ValueError, AttributeError):
+        for raw in rows:
+            document = json.loads(raw)
+            if isinstance(document, dict) and isinstance(document.get("profiles"), dict):
+                profiles.update(document["profiles"])
+        return {k: v for k, v in profiles.items() if isinstance(k, str) and isinstance(v, dict)}
+    except Exception:  # pylint: disable=broad-except
         return {}
 
 

@@ -123,7 +123,12 @@ def open_url(request, timeout, proxies=True):
     OSError) is raised when it is read. Without proxies, the environment's
     proxy settings are ignored (local probes)."""
     deadline = time.monotonic() + timeout
-    handlers = [_HTTPHandler(deadline), _HTTPSHandler(deadline)]
-    if not proxies:
-        handlers.append(urllib.request.ProxyHandler({}))
-    return urllib.request.build_opener(*handlers).open(request, timeout=timeout)
+    # Only http and https, and no redirect followed: a 3xx is an answer
+    # (an HTTPError), never a request to wherever the server points, such
+    # as an ftp:// URL whose reads the deadline does not bound.
+    opener = urllib.request.OpenerDirector()
+    for handler in (urllib.request.ProxyHandler(None if proxies else {}), urllib.request.UnknownHandler(),
+                    _HTTPHandler(deadline), _HTTPSHandler(deadline), urllib.request.HTTPDefaultErrorHandler(),
+                    urllib.request.HTTPErrorProcessor()):
+        opener.add_handler(handler)
+    return opener.open(request, timeout=timeout)

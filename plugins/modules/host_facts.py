@@ -162,15 +162,17 @@ gateway_states:
 gateway_ready:
   description:
     - With O(gateway_probe), per agent's own gateway unit that is active - C(port), the port of its C(ExecStart=)
-      (null when it names none), and C(ready), whether C(/readyz) answered ready within 5 seconds.
+      (null when it names none), and C(ready), whether C(/readyz) answered ready within 5 seconds (the whole
+      exchange; a redirect is not followed).
   returned: always
   type: dict
   sample: {"openclaw-gateway-coder.service": {"port": 19000, "ready": true}}
 auth_profiles:
   description:
     - With O(auth_profiles), per agent (its name) - its store's profiles, each reduced to C(type), C(provider)
-      and C(keyRef) (C(source), C(provider), C(id)); at most 64 profiles, each string at most 200 characters. An
-      agent whose store cannot be read has none.
+      and C(keyRef) (C(source), C(provider), C(id), an environment variable name). A profile whose id or fields
+      do not look like names is left out; a store that cannot be read, is not a plain table or holds more than 64
+      profiles gives none.
   returned: always
   type: dict
   sample: {"coder": {"anthropic:key-1": {"type": "api_key", "provider": "anthropic",
@@ -218,7 +220,8 @@ PROBE_TIMEOUT = 5
 PORT = re.compile(r"\s--port\s+([0-9]{1,5})(?:\s|$)")
 # What is reported of an agent's own store is bounded: it can hold anything.
 PROFILES_PER_AGENT = 64
-FIELD_LIMIT = 200
+PROFILE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
+WORD = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
 def os_release(path="/etc/os-release"):
@@ -348,26 +351,31 @@ def probes(lines, owners, states):
         return {unit: {"port": ports[unit], "ready": answer} for unit, answer in zip(units, pool.map(ready, units))}
 
 
-def _bounded(value):
-    return value[:FIELD_LIMIT] if isinstance(value, str) else None
-
-
-def public_profile(entry):
-    """What of a stored profile may be shown: never a key or token."""
+def public_profile(pid, entry):
+    """What of a stored profile may be shown, or None: names that look like
+    names (never a key or token, never text of the agent's choosing)."""
     ref = entry.get("keyRef") if isinstance(entry.get("keyRef"), dict) else {}
-    return {"type": _bounded(entry.get("type")), "provider": _bounded(entry.get("provider")),
-            "keyRef": {field: _bounded(ref.get(field)) for field in ("source", "provider", "id")} if ref else None}
+    shown = {"type": entry.get("type"), "provider": entry.get("provider"),
+             "keyRef": {"source": ref.get("source"), "provider": ref.get("provider"), "id": ref.get("id")} if ref else None}
+    names = [shown["type"], shown["provider"]] + ([ref.get("source"), ref.get("provider")] if ref else [])
+    if not PROFILE_ID.fullmatch(pid) or not all(isinstance(n, str) and WORD.fullmatch(n) for n in names) \
+            or (ref and not (isinstance(ref.get("id"), str) and fleet_plan.ENV_NAME.fullmatch(ref["id"]))):
+        return None
+    return shown
 
 
 def auth_profiles(prefix, db):
-    """agent name -> its store's profiles, public parts only."""
+    """agent name -> its store's profiles, public parts only; none at all
+    for a store with more than PROFILES_PER_AGENT (which then counts as not
+    holding what the role wants: one idempotent write)."""
     report = {}
     for user in sorted(name for name in db if name.startswith(prefix) and len(name) > len(prefix)):
         name, base = user[len(prefix):], prefix[:-1]
         if not fleet_plan.PROFILE_NAME.fullmatch(name) or fleet_plan.service_user(base, name) != user:
             continue
         stored = auth_store.stored(fleet_plan.state_dir(base, name))
-        report[name] = {_bounded(pid): public_profile(entry) for pid, entry in sorted(stored.items())[:PROFILES_PER_AGENT]}
+        shown = {pid: public_profile(pid, entry) for pid, entry in stored.items()} if len(stored) <= PROFILES_PER_AGENT else {}
+        report[name] = {pid: entry for pid, entry in sorted(shown.items()) if entry}
     return report
 
 
@@ -436,11 +444,6 @@ def main():
     )
     params = module.params
     db = passwd()
-    listeners = ""
-    if params["listeners"]:
-        rc, listeners, err = module.run_command(["ss", "-Htlne"])
-        if rc != 0:
-            module.fail_json(msg="ss -Htlne exited %d: %s" % (rc, err.strip()))
     units, lines, owners = gateway_units(params["agent_user_prefix"], db) if params["agent_user_prefix"] else ([], [], {})
     facts = system()
     gateways = {}
@@ -451,6 +454,13 @@ def main():
             return systemd_user.run_command(argv, environ_update, MANAGER_TIMEOUT)
         gateways = systemd_user.Managers(bounded, owners).show(sorted(owners), skip_failed=True)
     ready = probes(lines, owners, gateways) if params["gateway_probe"] else {}
+    # Listeners after the probes: a process of another user that answered
+    # on a gateway's port is still there for the plan's clash check to see.
+    listeners = ""
+    if params["listeners"]:
+        rc, listeners, err = module.run_command(["ss", "-Htlne"])
+        if rc != 0:
+            module.fail_json(msg="ss -Htlne exited %d: %s" % (rc, err.strip()))
     managers = {name: "user@%s.service" % db[name][1] for name in params["users"] if name in db}
     # Without systemd as init there is no unit to ask about (the runtime
     # preflight refuses such a host by this very answer).

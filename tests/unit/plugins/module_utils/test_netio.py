@@ -3,6 +3,7 @@
 import socket
 import threading
 import time
+import urllib.error
 
 import pytest
 
@@ -74,3 +75,23 @@ def test_a_prompt_peer_is_read_whole(server):
     state["script"] = answer
     with netio.open_url(url, timeout=2, proxies=False) as response:
         assert response.status == 200 and response.read() == b'{"ready": true}'
+
+
+def redirect_to_ftp(conn):
+    conn.recv(4096)
+    conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: ftp://127.0.0.1:9/x\r\nContent-Length: 0\r\n\r\n")
+    conn.close()
+
+
+def test_a_redirect_is_an_answer_not_a_request_elsewhere(server):
+    """A peer cannot send the request on, to an ftp:// server whose reads
+    the deadline would not bound, say: a 3xx is an HTTPError."""
+    state, url = server
+    state["script"] = redirect_to_ftp
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        netio.open_url(url, timeout=2, proxies=False)
+    assert raised.value.code == 302
+    # A file:// or ftp:// request is not even opened.
+    for other in ("file:///etc/passwd", "ftp://127.0.0.1:9/x"):
+        with pytest.raises(urllib.error.URLError):
+            netio.open_url(other, timeout=2, proxies=False)

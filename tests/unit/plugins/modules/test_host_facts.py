@@ -289,28 +289,56 @@ def test_the_port_of_an_exec_start_line(command, port):
     assert host_facts.unit_port(command) == port
 
 
-def test_auth_profiles_report_references_never_keys(host, run_module, monkeypatch, tmp_path):
+def _store(tmp_path, monkeypatch, statements):
     import sqlite3
     from ansible_collections.agentfleet.vps.plugins.module_utils import auth_store, fleet_plan
-    homes, dummy = host
     monkeypatch.setattr(fleet_plan, "HOME_BASE", str(tmp_path))
-    state = tmp_path / "openclaw-coder" / ".openclaw-coder"
-    path = auth_store.store_path(str(state))
-    os.makedirs(os.path.dirname(path))
+    path = auth_store.store_path(str(tmp_path / "openclaw-coder" / ".openclaw-coder"))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.exists(path):
+        os.unlink(path)
     conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE auth_profile_store (store_key TEXT PRIMARY KEY, store_json TEXT, updated_at INTEGER)")
-    profiles = {"anthropic:key-1": {"type": "api_key", "provider": "anthropic",
-                                    "keyRef": {"source": "env", "provider": "default", "id": "ANTHROPIC_API_KEY"}},
-                # what an agent (or OpenClaw) may keep in its own store: a plain key
-                "anthropic:plain": {"type": "api_key", "provider": "anthropic", "key": "sk-ant-SECRET", "token": "tok-SECRET",
-                                    "keyRef": {"source": "env", "id": "X" * 5000, "extra": "sk-SECRET"}}}
-    conn.execute("INSERT INTO auth_profile_store VALUES ('primary', ?, 0)", (json.dumps({"profiles": profiles}),))
+    for statement, *params in statements:
+        conn.execute(statement, *params)
     conn.commit()
     conn.close()
+
+
+TABLE = "CREATE TABLE auth_profile_store (store_key TEXT PRIMARY KEY, store_json TEXT, updated_at INTEGER)"
+GOOD = {"type": "api_key", "provider": "anthropic",
+        "keyRef": {"source": "env", "provider": "default", "id": "ANTHROPIC_API_KEY"}}
+
+
+def test_auth_profiles_report_references_never_keys(host, run_module, monkeypatch, tmp_path):
+    profiles = {"anthropic:key-1": GOOD,
+                # what an agent (or OpenClaw) may keep in its own store: keys, and text of its choosing
+                "anthropic:key-2": dict(GOOD, key="sk-ant-SECRET", token="tok-SECRET"),
+                "anthropic:plain": dict(GOOD, keyRef={"source": "env", "provider": "default", "id": "sk-ant-SECRET"}),
+                "sk-ant-SECRET-as-an-id!": GOOD,
+                "anthropic:odd": dict(GOOD, provider="sk ant SECRET")}
+    insert = ("INSERT INTO auth_profile_store VALUES ('primary', ?, 0)", (json.dumps({"profiles": profiles}),))
+    _store(tmp_path, monkeypatch, [(TABLE,), insert])
     result = run_module(host_facts, {"agent_user_prefix": "openclaw-", "auth_profiles": True})
-    assert result["auth_profiles"]["coder"]["anthropic:key-1"] == profiles["anthropic:key-1"]
+    assert result["auth_profiles"]["coder"] == {"anthropic:key-1": GOOD, "anthropic:key-2": GOOD}
     assert "SECRET" not in json.dumps(result)
-    assert len(result["auth_profiles"]["coder"]["anthropic:plain"]["keyRef"]["id"]) == host_facts.FIELD_LIMIT
     # lead-1 has no store: nothing in it.
     assert result["auth_profiles"]["lead-1"] == {}
     assert run_module(host_facts, {"agent_user_prefix": "openclaw-"})["auth_profiles"] == {}
+
+
+@pytest.mark.parametrize("statements", [
+    # a view that computes forever
+    [("CREATE VIEW auth_profile_store AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+      "SELECT '{}' AS store_json FROM c",)],
+    # rows that are not a store document
+    [(TABLE,), ("INSERT INTO auth_profile_store VALUES ('a', NULL, 0)",), ("INSERT INTO auth_profile_store VALUES ('b', 5, 0)",)],
+    [(TABLE,), ("INSERT INTO auth_profile_store VALUES ('a', ?, 0)", ('{"profiles": [1]}',))],
+    [(TABLE,), ("INSERT INTO auth_profile_store VALUES ('a', ?, 0)", ("[" * 200000 + "]" * 200000,))],
+    # more profiles than are reported: none, so the role writes them once more
+    [(TABLE,), ("INSERT INTO auth_profile_store VALUES ('a', ?, 0)",
+                (json.dumps({"profiles": {"p%d" % i: GOOD for i in range(host_facts.PROFILES_PER_AGENT + 1)}}),))],
+], ids=["endless-view", "not-json", "not-a-dict", "too-deep", "too-many"])
+def test_a_hostile_auth_store_gives_nothing_and_ends(host, run_module, monkeypatch, tmp_path, statements):
+    _store(tmp_path, monkeypatch, statements)
+    result = run_module(host_facts, {"agent_user_prefix": "openclaw-", "auth_profiles": True})
+    assert result["auth_profiles"]["coder"] == {}
