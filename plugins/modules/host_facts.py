@@ -305,10 +305,15 @@ def exec_start_line(path):
     return None
 
 
+def agent_users(prefix, db):
+    """Every user named prefix + something: an agent's user."""
+    return sorted(name for name in db if name.startswith(prefix) and len(name) > len(prefix))
+
+
 def gateway_units(prefix, db):
     """(unit paths, ExecStart lines, own unit -> its user)."""
     found, lines, owners = [], [], {}
-    for user in sorted(name for name in db if name.startswith(prefix) and len(name) > len(prefix)):
+    for user in agent_users(prefix, db):
         unit_dir = fleet_plan.unit_dir(db[user][4])
         try:
             names = fileops.listdir(unit_dir)
@@ -369,7 +374,7 @@ def auth_profiles(prefix, db):
     for a store with more than PROFILES_PER_AGENT (which then counts as not
     holding what the role wants: one idempotent write)."""
     report = {}
-    for user in sorted(name for name in db if name.startswith(prefix) and len(name) > len(prefix)):
+    for user in agent_users(prefix, db):
         name, base = user[len(prefix):], prefix[:-1]
         if not fleet_plan.PROFILE_NAME.fullmatch(name) or fleet_plan.service_user(base, name) != user:
             continue
