@@ -17,7 +17,7 @@ import json
 import statistics
 import subprocess
 
-CONTAINER = "agentfleet-local"
+from settle import CONTAINER, settle
 
 # Runs inside the target as root: lay out the synthetic fleet, then time
 # the audit command for each fleet size.
@@ -91,6 +91,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     sizes = [args.small, args.large]
+    settle()
     proc = subprocess.run(["docker", "exec", "-i", CONTAINER, "python3", "-", json.dumps(sizes), str(args.rounds)],
                           input=IN_TARGET, capture_output=True, text=True, check=False)
     if proc.returncode != 0:

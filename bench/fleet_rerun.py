@@ -34,6 +34,7 @@ import tempfile
 import time
 
 import yaml
+from settle import CONTAINER, settle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECAP = re.compile(r"changed=(\d+)")
@@ -91,7 +92,6 @@ def mitogen_env():
             "ANSIBLE_STRATEGY": "mitogen_linear"}
 
 
-CONTAINER = "agentfleet-local"
 SSH_KEY = os.path.join(ROOT, ".cache", "ssh", "bench_ed25519")
 SSH_SETUP = """set -e
 id admin >/dev/null 2>&1 || useradd -m -s /bin/bash admin
@@ -160,12 +160,14 @@ def main():
         run(big)
         manager_mb, managers = manager_rss_mb(args.inventory, "openclaw-")
         times = {"small": [], "big": [], "floor": [], "ssh_small": [], "ssh_floor": [], "ssh_mitogen": []}
+        waits = []
         for _round in range(args.rounds):
             for key, argv in (("small", small), ("big", big)):
                 # Fleet-wide files (the constitution's fleet.json, the
                 # audit's agent list) differ between the two fleets: switch
                 # untimed first, then time the no-change re-run.
                 run(argv)
+                waits.append(settle())
                 elapsed, changed = run(argv)
                 if changed:
                     raise SystemExit("a %s re-run changed %d things: not idempotent, nothing to measure" % (key, changed))
@@ -173,6 +175,7 @@ def main():
             times["floor"].append(run(floor)[0])
             # Back to the 6-agent fleet's files, untimed, before the SSH runs.
             run(small)
+            waits.append(settle())
             elapsed, changed = run(ssh_small)
             if changed:
                 raise SystemExit("a re-run over SSH changed %d things: not idempotent, nothing to measure" % changed)
@@ -186,6 +189,7 @@ def main():
                     raise SystemExit("a re-run of %s changed %d things: nothing to compare" % (before[0], changed))
                 times.setdefault("before", []).append(elapsed)
                 run(small)
+                waits.append(settle())
             elapsed, changed = run(ssh_small, mitogen)
             if changed:
                 raise SystemExit("a re-run with mitogen changed %d things: not idempotent, nothing to measure" % changed)
@@ -220,6 +224,8 @@ def main():
     print("  over SSH with mitogen %s: 6 agents %6.2f s (optional; ratio %.2f to the one-task play)"
           % (MITOGEN, med["ssh_mitogen"], med["ssh_mitogen"] / med["ssh_floor"]))
     print("user manager of an agent's own user: %.1f MB resident (median of %d)" % (manager_mb, managers))
+    print("waited for the target to settle before timed runs: %.0f s in all, at most %.0f s once"
+          % (sum(waits), max(waits)))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import files, fleet_plan, fleet_read
+from ansible_collections.agentfleet.vps.plugins.module_utils import compile_cache, files, fleet_plan, fleet_read
 
 
 def _plain(value):
@@ -73,7 +73,7 @@ def fleet_auth_profiles_entry(entry):
     """auth_profiles entry of one planned agent: whose store, as which user,
     which profiles."""
     return {"name": entry["name"], "user": entry["user"], "state_dir": entry["state_dir"],
-            "profiles": entry.get("auth_profiles") or {}}
+            "compile_cache": entry["compile_cache"], "profiles": entry.get("auth_profiles") or {}}
 
 
 def fleet_gateway_probe(entry, store=None):
@@ -155,4 +155,6 @@ class FilterModule:
             "fleet_upgrade_plan": _wrap(fleet_plan.upgrade_plan),
             "fleet_running_versions": _wrap(fleet_plan.running_versions),
             "fleet_files_in_place": _wrap(files.in_place),
+            "fleet_compile_cache_env": _wrap(compile_cache.env),
+            "fleet_compile_cache_env_args": _wrap(compile_cache.env_args),
         }

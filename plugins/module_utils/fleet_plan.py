@@ -250,6 +250,8 @@ def build_plan(agents, base=18800, stride=200, listeners=(), user_uids=None, fle
             "user": user,
             "home": home_dir(user),
             "state_dir": state_dir(prefix, agent["name"]),
+            # Node's compiled OpenClaw, kept between starts (module_utils/compile_cache).
+            "compile_cache": state_dir(prefix, agent["name"]) + "/compile-cache",
             "unit_file": "%s/%s" % (unit_dir(home_dir(user)), unit_name(agent["name"])),
             "role": agent.get("role", "specialist"),
             "state": agent.get("state", "present"),

@@ -45,6 +45,12 @@ options:
         description: The agent's OpenClaw state directory (C(~/.openclaw-NAME)).
         type: path
         required: true
+      compile_cache:
+        description:
+          - Directory of the agent's own Node.js compile cache (its gateway's, the fleet plan's
+            C(compile_cache)), so the OpenClaw CLI runs do not compile OpenClaw again. Without
+            it, OpenClaw's default under the temp dir is used.
+        type: path
       profiles:
         description:
           - Provider to a list of C([profile id, env variable]) pairs, in rotation order, as the fleet
@@ -104,7 +110,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import auth_store, fileops
+from ansible_collections.agentfleet.vps.plugins.module_utils import auth_store, compile_cache, fileops
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_env
 
 WORKERS = 3
@@ -165,6 +171,8 @@ def converge(module, agent, want):
     """Apply, verify, reload one agent; a failure message or None."""
     # The agent's keys and home: OpenClaw resolves the SecretRefs it writes.
     env = dict(read_env(os.path.join(agent["state_dir"], "gateway.env")), HOME=pwd.getpwnam(agent["user"]).pw_dir)
+    if agent.get("compile_cache"):
+        env.update(compile_cache.env(agent["compile_cache"]))
     work = tempfile.mkdtemp(prefix="agentfleet-auth-")
     try:
         failed = apply(module, agent, want, work, env)
@@ -185,6 +193,7 @@ def main():
                 name=dict(type="str", required=True),
                 user=dict(type="str", required=True),
                 state_dir=dict(type="path", required=True),
+                compile_cache=dict(type="path"),
                 profiles=dict(type="dict", default={}),
             )),
             openclaw=dict(type="path", default="/opt/agentfleet/bin/openclaw"),

@@ -86,7 +86,10 @@ options:
       - Command run on a copy of the candidate, C(%s) replaced by its path; a non-zero exit
         rejects the change. OpenClaw's C(--json) issues are reported one by one.
       - For an OpenClaw config the default is
-        C(/usr/bin/env OPENCLAW_CONFIG_PATH=%s <openclaw_prefix>/bin/openclaw config validate --json).
+        C(/usr/bin/env NODE_COMPILE_CACHE=/var/cache/agentfleet/openclaw-compile-cache
+        OPENCLAW_PACKAGED_COMPILE_CACHE_RESPAWNED=1 OPENCLAW_CONFIG_PATH=%s <openclaw_prefix>/bin/openclaw
+        config validate --json) (root's own compile cache, so OpenClaw does not compile itself
+        again at every validation).
         An empty string turns the command off.
     type: str
   openclaw_prefix:
@@ -314,7 +317,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
-from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, fleet_plan, gateway_reload
+from ansible_collections.agentfleet.vps.plugins.module_utils import compile_cache, fileops, fleet_plan, gateway_reload
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import canonical_json
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager
 
@@ -360,8 +363,8 @@ class ConfigChange:
     def validate_command(self):
         command = self.p["validate_command"]
         if command is None and self.kind == "openclaw":
-            command = "/usr/bin/env OPENCLAW_CONFIG_PATH=%%s %s config validate --json" % os.path.join(
-                self.p["openclaw_prefix"], "bin", "openclaw")
+            command = "/usr/bin/env %s OPENCLAW_CONFIG_PATH=%%s %s config validate --json" % (
+                compile_cache.env_args(), os.path.join(self.p["openclaw_prefix"], "bin", "openclaw"))
         return command or None
 
     def candidate(self, current):

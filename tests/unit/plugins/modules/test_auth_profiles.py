@@ -122,3 +122,12 @@ def test_the_plan_targets_each_profile_with_its_env_ref():
     assert [(t["path"], t["ref"]["id"], t["agentId"], t["authProfileProvider"]) for t in plan["targets"]] == [
         ("profiles.anthropic:key-1.key", "ANTHROPIC_API_KEY", "main", "anthropic"),
         ("profiles.anthropic:key-2.key", "ANTHROPIC_API_KEY_2", "main", "anthropic")]
+
+
+def test_the_cli_runs_share_the_agent_s_own_compile_cache(run_module, agent, openclaw):
+    cache = os.path.join(agent["state_dir"], "compile-cache")
+    run_module(auth_profiles, {"agents": [dict(agent, compile_cache=cache)]})
+    for call in openclaw.calls:
+        assert call["env"]["NODE_COMPILE_CACHE"] == cache
+        # No re-exec of the launcher into a child to move the cache.
+        assert call["env"]["OPENCLAW_PACKAGED_COMPILE_CACHE_RESPAWNED"] == "1"

@@ -507,3 +507,12 @@ def test_watch_a_verdict_forged_before_the_change_does_not_count(live, gateway, 
                                     "message": "config hot reload applied (forged)"}) + "\n")
     result = run_module(config_change, watched(live, fake, MODEL, reload_timeout=1))
     assert result["applied_by"] == "restart" and restarts == ["openclaw-gateway-x.service"]
+
+
+def test_the_default_openclaw_validation_uses_root_s_own_compile_cache():
+    change = config_change.ConfigChange.__new__(config_change.ConfigChange)
+    change.p, change.kind = {"validate_command": None, "openclaw_prefix": "/opt/agentfleet"}, "openclaw"
+    command = change.validate_command()
+    assert command.startswith("/usr/bin/env NODE_COMPILE_CACHE=/var/cache/agentfleet/openclaw-compile-cache "
+                              "OPENCLAW_PACKAGED_COMPILE_CACHE_RESPAWNED=1 OPENCLAW_CONFIG_PATH=%s ")
+    assert command.endswith("/opt/agentfleet/bin/openclaw config validate --json")
