@@ -1,6 +1,6 @@
 """Waiting for a quiet target before a timed run.
 
-A gateway start costs 20-40 s of CPU, much of it after /readyz already
+A gateway start costs 40-60 s of CPU, much of it after /readyz already
 answers (the database check, the model catalog, plugin services). A timed
 run that shares the two cores with that measures the start, not the
 thing timed; every benchmark here waits for the target to go quiet first.

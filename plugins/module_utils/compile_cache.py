@@ -5,7 +5,7 @@
 
 OpenClaw turns on Node's compile cache under the process's temp dir. A
 gateway's /tmp is private (PrivateTmp=yes) and thrown away at every stop,
-so each start compiled the whole bundle again: about a third of a start's
+so each start compiled the whole bundle again: about a fifth of a start's
 CPU. A directory that outlives the process keeps it. Each agent's own
 processes (its gateway and the CLI runs as its user) share one in its
 state directory; root's runs of OpenClaw (config validation) use one of
