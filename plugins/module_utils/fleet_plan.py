@@ -245,13 +245,14 @@ def build_plan(agents, base=18800, stride=200, listeners=(), user_uids=None, fle
     plan = []
     for agent in agents:
         user = service_user(prefix, agent["name"])
+        profile_dir = state_dir(prefix, agent["name"])
         entry = {
             "name": agent["name"],
             "user": user,
             "home": home_dir(user),
-            "state_dir": state_dir(prefix, agent["name"]),
+            "state_dir": profile_dir,
             # Node's compiled OpenClaw, kept between starts (module_utils/compile_cache).
-            "compile_cache": state_dir(prefix, agent["name"]) + "/compile-cache",
+            "compile_cache": profile_dir + "/compile-cache",
             "unit_file": "%s/%s" % (unit_dir(home_dir(user)), unit_name(agent["name"])),
             "role": agent.get("role", "specialist"),
             "state": agent.get("state", "present"),
