@@ -94,6 +94,16 @@ def readyz(host, port):
         return {}
 
 
+def ports(host):
+    """Each agent's gateway port, from the openclaw.json the last run wrote."""
+    return {name: json.loads(host.file(f"{state_dir(name)}/openclaw.json").content_string)["gateway"]["port"]
+            for name in agent_names()}
+
+
+def all_ready(host):
+    return all(readyz(host, port).get("ready") is True for port in ports(host).values())
+
+
 def wait_until(predicate, timeout, interval=2):
     deadline = time.monotonic() + timeout
     while True:

@@ -6,17 +6,8 @@ reboot test is in the hostile scenario (two gateways, not six)."""
 import json
 import shlex
 
-from fleet_checks import (agent_names, fleet_agents, home_of, main_pids, readyz, run_playbook, state_dir, task_results,
-                          unit_file, unit_props, user_of, wait_until, why)
-
-
-def ports(host):
-    return {name: json.loads(host.file(f"{state_dir(name)}/openclaw.json").content_string)["gateway"]["port"]
-            for name in agent_names()}
-
-
-def all_ready(host):
-    return all(readyz(host, port).get("ready") is True for port in ports(host).values())
+from fleet_checks import (agent_names, all_ready, fleet_agents, home_of, main_pids, ports, readyz, run_playbook, state_dir,
+                          task_results, unit_file, unit_props, user_of, wait_until, why)
 
 
 def test_killed_agent_is_back_within_45s_and_others_untouched(host):

@@ -6,16 +6,9 @@ Runs after test_hostile_agent.py, whose last test leaves the fleet healed.
 Here rather than in the default scenario: a reboot starts every gateway at
 once, and two cost a third of the CPU of six (README, "Time budget")."""
 
-import json
 import subprocess
 
-from fleet_checks import agent_names, readyz, state_dir, unit_props, wait_until
-
-
-def all_ready(host):
-    ports = [json.loads(host.file(f"{state_dir(name)}/openclaw.json").content_string)["gateway"]["port"]
-             for name in agent_names()]
-    return all(readyz(host, port).get("ready") is True for port in ports)
+from fleet_checks import agent_names, all_ready, unit_props, wait_until
 
 
 def test_reboot_brings_the_whole_fleet_back_without_login(host):
