@@ -94,14 +94,14 @@ def readyz(host, port):
         return {}
 
 
-def ports(host):
+def ports(host, names=None):
     """Each agent's gateway port, from the openclaw.json the last run wrote."""
     return {name: json.loads(host.file(f"{state_dir(name)}/openclaw.json").content_string)["gateway"]["port"]
-            for name in agent_names()}
+            for name in (agent_names() if names is None else names)}
 
 
-def all_ready(host):
-    return all(readyz(host, port).get("ready") is True for port in ports(host).values())
+def all_ready(host, names=None):
+    return all(readyz(host, port).get("ready") is True for port in ports(host, names).values())
 
 
 def wait_until(predicate, timeout, interval=2):
