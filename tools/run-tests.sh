@@ -150,6 +150,15 @@ for file in molecule/*/molecule.yml; do
   [[ " ${scenarios[*]} " == *" $name "* ]] || scenarios+=("$name")
 done
 
+# Each molecule action's seconds (tools/phase-clock.py) under the
+# scenario's row: converge, idempotence and verify weigh differently in
+# each scenario.
+phases() {
+  local action sec
+  [ -f "$logs/$1.phases" ] || return 0
+  while read -r action sec; do record "  $action" "$sec" ""; done <"$logs/$1.phases"
+}
+
 declare -A pid_of=() started=()
 passed=0
 reap() {
@@ -171,6 +180,7 @@ reap() {
       failed_logs+=("$logs/$name.log")
       failed="${failed:+$failed, }molecule $name"
     fi
+    phases "$name"
   done
 }
 
@@ -199,7 +209,7 @@ while [ "${#pending[@]}" -gt 0 ]; do
     continue
   fi
   started[$next]=$SECONDS
-  molecule test -s "$next" >"$logs/$next.log" 2>&1 &
+  (set -o pipefail; molecule test -s "$next" 2>&1 | tools/phase-clock.py "$logs/$next.phases") >"$logs/$next.log" &
   pid_of[$next]=$!
 done
 while [ "${#pid_of[@]}" -gt 0 ]; do
