@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Pass molecule's output through unchanged and write how long each of its
 actions (create, converge, verify, ...) took to the file named first, one
 "action seconds" line each, for the time table of make test."""

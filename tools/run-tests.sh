@@ -209,7 +209,7 @@ while [ "${#pending[@]}" -gt 0 ]; do
     continue
   fi
   started[$next]=$SECONDS
-  (set -o pipefail; molecule test -s "$next" 2>&1 | tools/phase-clock.py "$logs/$next.phases") >"$logs/$next.log" &
+  (set -o pipefail; molecule test -s "$next" 2>&1 | python3 tools/phase-clock.py "$logs/$next.phases") >"$logs/$next.log" &
   pid_of[$next]=$!
 done
 while [ "${#pid_of[@]}" -gt 0 ]; do
