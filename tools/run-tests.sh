@@ -138,8 +138,7 @@ needs_runtime() {
 # (the setup stage, which runs alone, 65 s against 46), so the test says
 # nothing either way and the earlier order, measured in more runs, stays. A
 # scenario that needs the runtime image is passed over until it is built,
-# so the two that start from a base image (upgrade, preflight) take both
-# lanes first.
+# so preflight, the one that starts from a base image, goes first then.
 order=(default oversight upgrade hostile small_fleet multihost preflight)
 scenarios=()
 for name in "${order[@]}"; do

@@ -1,6 +1,7 @@
 """playbooks/upgrade.yml against real gateways, in order: 2026.9.5 (this
-scenario's pin) to the collection's pinned 2026.9.6 and back, then an
-upgrade whose second agent cannot start on the new version."""
+scenario's pin) to the collection's pinned 2026.9.6, then back to 2026.9.5
+with the snapshots, a move whose second agent cannot start on the old
+version and is rolled back."""
 
 import base64
 import json
@@ -64,7 +65,7 @@ def test_the_fleet_starts_on_the_scenario_pin(host):
 def test_upgrade_moves_specialists_first_and_the_coordinator_last(host):
     # The coder plants a link to a root-only file in what the snapshot
     # saves (tar and rm run as the coder's user: saved as a link, never
-    # followed; restored the same way by the last test).
+    # followed; restored the same way, twice, by the last test).
     planted = host.run(f"runuser -u {user_of('coder')} -- ln -s /etc/shadow {PLANTED}")
     assert planted.rc == 0, planted.stderr
     SHADOW.append(host.file("/etc/shadow").sha256sum)
@@ -114,7 +115,7 @@ def test_site_yml_refuses_the_older_pin_while_the_agents_run_the_newer(host):
     assert_fleet_on(host, NEW)
 
 
-def test_going_back_needs_the_snapshots_and_restores_them(host):
+def test_going_back_needs_the_snapshots(host):
     before = pids(host)
     refused = run_playbook("-e", f"fleet_openclaw_version={OLD}", playbook="upgrade.yml")
     assert refused.returncode != 0
@@ -122,24 +123,15 @@ def test_going_back_needs_the_snapshots_and_restores_them(host):
     assert pids(host) == before
     assert_fleet_on(host, NEW)
 
-    result = run_playbook("-e", f"fleet_openclaw_version={OLD}", "-e", "agents_upgrade_restore_snapshots=true",
-                          playbook="upgrade.yml")
-    assert result.returncode == 0, why(result)
-    assert task_results(result.stdout, "Install the OpenClaw npm package").get("skipped") is True
-    assert_fleet_on(host, OLD)
-    # The planted link came back as a link; what it points at is untouched.
-    assert host.file(PLANTED).is_symlink and host.check_output(f"stat -c %U {PLANTED}") == user_of("coder")
-    assert host.file("/etc/shadow").sha256sum == SHADOW[0] and host.file("/etc/shadow").user == "root"
-
 
 @pytest.fixture
-def reviewer_refuses_the_new_version(host):
+def reviewer_refuses_the_old_version(host):
     """An injected start failure: reviewer's gateway exits before it starts
-    whenever its unit runs the new OpenClaw."""
+    whenever its unit runs the old OpenClaw."""
     # The gateway's sandbox hides the home: the check gets the unit
     # directory bound in, read-only.
     content = ("[Service]\nBindReadOnlyPaths=%%h/.config/systemd/user\n"
-               "ExecStartPre=/bin/sh -c '! grep -q /openclaw/%s/ %%h/.config/systemd/user/%%n'\n" % NEW)
+               "ExecStartPre=/bin/sh -c '! grep -q /openclaw/%s/ %%h/.config/systemd/user/%%n'\n" % OLD)
     encoded = base64.b64encode(content.encode()).decode()
     written = host.run(f"mkdir -p {Path(DROP_IN).parent} && echo {encoded} | base64 -d > {DROP_IN}"
                        f" && chown -R {user_of('reviewer')} {Path(DROP_IN).parent}")
@@ -150,16 +142,30 @@ def reviewer_refuses_the_new_version(host):
     user_systemctl(host, "reviewer", "daemon-reload")
 
 
-def test_a_failed_upgrade_puts_every_agent_back(host, reviewer_refuses_the_new_version):
+def test_a_failed_move_back_restores_the_snapshots_then_puts_every_agent_back(host, reviewer_refuses_the_old_version):
+    """Back to the old version with the snapshots, the reviewer unable to
+    start on it: the coder moves back (its snapshot of the old version
+    restored), the reviewer fails, and both go forward again onto the
+    snapshots taken as they left the new version. One run shows the
+    downgrade's restore and the rollback; a successful move is the
+    upgrade above (same tasks)."""
     before = pids(host)
-    result = run_playbook("-e", f"fleet_openclaw_version={NEW}", playbook="upgrade.yml")
+    result = run_playbook("-e", f"fleet_openclaw_version={OLD}", "-e", "agents_upgrade_restore_snapshots=true",
+                          playbook="upgrade.yml")
     assert result.returncode != 0
+    assert task_results(result.stdout, "Install the OpenClaw npm package").get("skipped") is True
+    assert task_results(result.stdout, "Snapshot of the databases: restore coder").get("changed") is True
     failure = task_results(result.stdout, "Fail with what went wrong")["msg"]
-    assert failure.startswith(f"reviewer did not run on OpenClaw {NEW}")
-    assert "rolled back: coder, reviewer run OpenClaw " + OLD in failure
+    assert failure.startswith(f"reviewer did not run on OpenClaw {OLD}")
+    assert "rolled back: coder, reviewer run OpenClaw " + NEW in failure
     assert "journal lines" in failure and unit("reviewer") in failure
-    assert_fleet_on(host, OLD)
-    # The coordinator was never moved; coder went to the new version and back.
+    for name in ("coder", "reviewer"):
+        assert host.file(f"{SNAPSHOTS}/{name}/{NEW}.tar").is_file, name
+    assert_fleet_on(host, NEW)
+    # The coordinator was never moved; the coder went back and forward again.
     after = pids(host)
     assert after["coordinator"] == before["coordinator"]
     assert after["coder"] != before["coder"]
+    # The planted link came back as a link (twice); what it points at is untouched.
+    assert host.file(PLANTED).is_symlink and host.check_output(f"stat -c %U {PLANTED}") == user_of("coder")
+    assert host.file("/etc/shadow").sha256sum == SHADOW[0] and host.file("/etc/shadow").user == "root"
