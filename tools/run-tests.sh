@@ -131,15 +131,16 @@ needs_runtime() {
     || ! grep -q 'image: agentfleet/[a-z]*-systemd:local' "molecule/$1/molecule.yml"
 }
 
-# The order: the one a simulation of both lanes with the durations of
-# 2026-11-30 found best. A simulation with the durations of 2026-12-02
-# preferred hostile default multihost small_fleet oversight; its real run
-# took 2414 s against 1960, but that hour the machine itself was slower
-# (the setup stage, which runs alone, 65 s against 46), so the test says
-# nothing either way and the earlier order, measured in more runs, stays. A
-# scenario that needs the runtime image is passed over until it is built,
-# so preflight, the one that starts from a base image, goes first then.
-order=(default oversight upgrade hostile small_fleet multihost preflight)
+# The order: longest first, so that the short ones fill the lanes at the
+# end (the scenarios' own times in the last run, 2026-12-02: small_fleet
+# 728 s, default 764, upgrade 977 before it started from the runtime
+# image (378 alone after), hostile 621, oversight 533, multihost 385,
+# preflight 163). Every
+# scenario is CPU-bound and two share two cores, so the order moves the
+# total by the last lane's idle tail, not more. A scenario that needs the
+# runtime image is passed over until it is built, so on a cold run
+# preflight, the one that starts from a base image, goes first.
+order=(default small_fleet upgrade hostile oversight multihost preflight)
 scenarios=()
 for name in "${order[@]}"; do
   if [ -f "molecule/$name/molecule.yml" ]; then scenarios+=("$name"); fi
