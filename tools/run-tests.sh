@@ -133,13 +133,12 @@ needs_runtime() {
 
 # The order: longest first, so that the short ones fill the lanes at the
 # end (the scenarios' own times in the last run, 2026-12-02: small_fleet
-# 728 s, default 764, upgrade 977 before it started from the runtime
-# image (378 alone after), hostile 621, oversight 533, multihost 385,
-# preflight 163). Every
-# scenario is CPU-bound and two share two cores, so the order moves the
-# total by the last lane's idle tail, not more. A scenario that needs the
-# runtime image is passed over until it is built, so on a cold run
-# preflight, the one that starts from a base image, goes first.
+# 728 s, default 764, upgrade 977 before it started from the runtime image
+# (378 alone after), hostile 621, oversight 533, multihost 385, preflight
+# 163). Every scenario is CPU-bound and two share two cores, so the order
+# moves the total by the last lane's idle tail, not more. A scenario that
+# needs the runtime image is passed over until it is built, so on a cold
+# run preflight, the one that starts from a base image, goes first.
 order=(default small_fleet upgrade hostile oversight multihost preflight)
 scenarios=()
 for name in "${order[@]}"; do
