@@ -220,14 +220,21 @@ def recovery_probe(health, seconds=RECOVERY_SECONDS):
     return dict(health, delay=delay, retries=max(health.get("retries") or 1, int(-(-seconds // delay))))
 
 
-def wait_healthy(health, sleep=time.sleep, clock=time.monotonic):
+# Seconds between two questions to wait_healthy's gone().
+GONE_SECONDS = 2
+
+
+def wait_healthy(health, sleep=time.sleep, clock=time.monotonic, gone=None):
     """Probe until healthy, or until retries or their time (retries x delay,
-    plus one request's timeout) run out; (healthy, last detail)."""
+    plus one request's timeout) run out; (healthy, last detail). gone(),
+    asked after a failed probe at most every GONE_SECONDS (it is a systemctl
+    call), ends the wait early with its answer: why the service will not
+    come up (its process exited), or None."""
     retries, delay, timeout = max(1, health.get("retries") or 1), health.get("delay", 2), health.get("timeout", 5)
     # A gateway that accepts and never answers costs a whole timeout per
     # probe; the deadline keeps the wait what retries x delay promise.
     deadline = clock() + retries * delay + timeout
-    detail = ""
+    detail, asked = "", None
     for attempt in range(retries):
         if attempt:
             if clock() >= deadline:
@@ -236,6 +243,11 @@ def wait_healthy(health, sleep=time.sleep, clock=time.monotonic):
         ok, detail = probe(health["url"], tuple(health.get("status") or (200,)), health.get("body"), timeout)
         if ok:
             return True, detail
+        if gone and (asked is None or clock() - asked >= GONE_SECONDS):
+            asked = clock()
+            reason = gone()
+            if reason:
+                return False, "%s; last probe: %s" % (reason, detail)
     return False, detail
 
 

@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 # User managers asked side by side (each ask is a runuser and a systemctl).
 SHOW_WORKERS = 8
-SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "MainPID", "NRestarts")
+SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "MainPID", "NRestarts",
+                   "Result", "ExecMainStatus")
 # Longer than any value of SHOW_PROPERTIES systemd gives.
 VALUE_LIMIT = 256
 # Properties root does arithmetic on.
@@ -31,6 +32,18 @@ def clean(props, keys):
             value = props[key][:VALUE_LIMIT]
             found[key] = value if key not in NUMERIC or _NUMBER.fullmatch(value) else "0"
     return found
+
+
+def exited(props):
+    """Why a unit's process is gone for now (failed, stopped, or waiting
+    out RestartSec before systemd starts it again), or None while it runs
+    or starts. A readiness wait that sees this stops: a gateway that comes
+    up does not exit first."""
+    active, sub = props.get("ActiveState"), props.get("SubState")
+    if active in ("failed", "inactive") or sub == "auto-restart":
+        return "unit %s/%s (result %s, exit status %s)" % (
+            active, sub, props.get("Result", "?"), props.get("ExecMainStatus", "?"))
+    return None
 
 
 def states_of(out, units, keys):

@@ -35,7 +35,7 @@ import time
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import alerts, config_txn, endpoints, fileops, fleet_plan
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_env
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, run_command, states_of
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, exited, run_command, states_of
 
 DEFAULT_CONFIG = "/etc/agentfleet/watchdog.json"
 ACTIONS = ("restart", "reset_failed_start", "restore_last_good", "doctor_fix", "kill_port_holder")
@@ -397,9 +397,9 @@ def verify(host, agent, timeout):
         if ok:
             return True, detail
         props = host.unit(agent["unit"])
-        if props.get("ActiveState") in ("failed", "inactive") or props.get("SubState") == "auto-restart":
-            return False, "unit %s/%s (result %s, exit status %s)" % (
-                props.get("ActiveState"), props.get("SubState"), props.get("Result"), props.get("ExecMainStatus"))
+        gone = exited(props)
+        if gone:
+            return False, gone
         if props.get("NRestarts", "0") != restarts:
             return False, "gateway exited and systemd restarted it (NRestarts %s -> %s); last probe: %s" % (
                 restarts, props.get("NRestarts"), detail)

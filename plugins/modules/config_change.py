@@ -168,6 +168,9 @@ options:
         description:
           - Attempts before the change counts as failed; at most O(health.retries) times O(health.delay) seconds
             (plus one O(health.timeout)) in all, however long each attempt takes.
+          - With O(unit), the attempts end early when the unit's process has exited (failed, stopped, or
+            waiting out C(RestartSec) to be started again); a service that comes up does not exit first, so
+            the rollback follows in seconds.
         type: int
         default: 60
       delay:
@@ -319,7 +322,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
 from ansible_collections.agentfleet.vps.plugins.module_utils import compile_cache, fileops, fleet_plan, gateway_reload
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import canonical_json
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import SHOW_PROPERTIES, UserManager, exited, states_of
 
 
 class ConfigChange:
@@ -398,6 +401,11 @@ class ConfigChange:
         return [dict(e, message=txn.scrub(e["message"], secrets)) for e in errors]
 
     # ------------------------------------------------------- restart/verify
+    def manager(self):
+        """The user manager of the unit; KeyError when its user does not exist."""
+        user = self.p["unit_user"] or pwd.getpwuid(fileops.owner(self.store.path)[0]).pw_name
+        return UserManager(self.module.run_command, user)
+
     def restart(self):
         unit = self.p["unit"]
         action = "restart" if self.p["unit_action"] == "watch" else self.p["unit_action"]
@@ -408,8 +416,7 @@ class ConfigChange:
             rc, out, err = self.module.run_command(["systemctl", "--no-pager", action, unit])
         else:
             try:
-                user = self.p["unit_user"] or pwd.getpwuid(fileops.owner(self.store.path)[0]).pw_name
-                manager = UserManager(self.module.run_command, user)
+                manager = self.manager()
             except KeyError:
                 return False, "unit_user %s does not exist on the host" % (self.p["unit_user"] or "(owner of path)")
             rc, out, err = manager.restart(unit, action)
@@ -444,6 +451,21 @@ class ConfigChange:
         ok, detail = self.restart()
         return ok, "%s; %s" % (message, detail)
 
+    def unit_gone(self):
+        """Why the unit's process is gone (systemd_user.exited), or None: the
+        health wait then ends without its whole budget."""
+        unit = self.p["unit"]
+        try:
+            if self.p["unit_scope"] == "system":
+                rc, out, dummy = self.module.run_command(
+                    ["systemctl", "show", "--property=" + ",".join(SHOW_PROPERTIES), unit])
+                state = states_of(out, [unit], SHOW_PROPERTIES).get(unit, {}) if rc == 0 else {}
+            else:
+                state = self.manager().show([unit]).get(unit, {})
+        except (KeyError, RuntimeError):
+            return None  # unknown: the probes alone decide
+        return exited(state)
+
     def server_newer_than_write(self):
         """The log line is the agent's own file: only the server's uptime
         (/readyz, shorter than the time since the write) shows that the
@@ -459,9 +481,10 @@ class ConfigChange:
 
     def hooks(self):
         """(apply, recover, verify) callables for txn.apply_verified."""
-        verify = (lambda: txn.wait_healthy(self.p["health"])) if self.p["health"] else None
         if not self.p["unit"]:
+            verify = (lambda: txn.wait_healthy(self.p["health"])) if self.p["health"] else None
             return None, None, verify
+        verify = (lambda: txn.wait_healthy(self.p["health"], gone=self.unit_gone)) if self.p["health"] else None
         if self.p["unit_action"] != "watch":
             return self.restart, self.restart, verify
         # Marked before the write, so the verdict read is this change's. A
@@ -511,7 +534,9 @@ class ConfigChange:
         self.process_keys_changed = self.touches_process_keys(current, data) or (
             last_good is not None and self.touches_process_keys(last_good, data))
         apply_hook, recover_hook, verify = self.hooks()
-        verify_recovery = (lambda: txn.wait_healthy(txn.recovery_probe(self.p["health"]))) if self.p["health"] else None
+        gone = self.unit_gone if self.p["unit"] else None
+        verify_recovery = (lambda: txn.wait_healthy(txn.recovery_probe(self.p["health"]), gone=gone)) \
+            if self.p["health"] else None
         outcome = txn.apply_verified(self.store, data, apply_hook, verify, recover=recover_hook,
                                      verify_recovery=verify_recovery)
         applied = "restored" if self.p["state"] == "restore" else "applied"

@@ -22,11 +22,15 @@ description:
     lock, with a backup and a change log line - restarted and waited for again (at least 180
     seconds, however short O(timeout)); it stays on the last good config even when that start
     is slow, and the task still fails and says so.
-  - With O(start_retries), a gateway whose unit has failed for good while being waited for
-    (systemd does not restart it) is started again, at most that many times, within the same
-    timeout. OpenClaw exits with status 78 when its startup state migration gives up, which a
-    busy machine can cause on a first start or after an upgrade; the next start usually completes
-    it. A config OpenClaw rejects fails again on each start, so it still ends in O(rollback).
+  - The wait for a gateway ends early when its process is gone - its unit failed, stopped, or
+    waiting out C(RestartSec) before systemd starts it again (read every few seconds); a gateway
+    that comes up does not exit first, so a config it cannot run goes to O(rollback) in seconds,
+    not after O(timeout).
+  - With O(start_retries), such a gateway is first started again at once, at most that many
+    times, within the same timeout. OpenClaw exits with status 78 when its startup state
+    migration gives up, which a busy machine can cause on a first start or after an upgrade; the
+    next start usually completes it. A config OpenClaw rejects fails again on each start, so it
+    still ends in O(rollback).
 author:
   - agentfleet.vps developers (@agentfleet)
 options:
@@ -68,7 +72,7 @@ options:
     type: bool
     default: false
   start_retries:
-    description: Times a gateway whose unit failed while being waited for is started again.
+    description: Times a gateway whose process exited while being waited for is started again at once.
     type: int
     default: 0
   timeout:
@@ -136,49 +140,61 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import Managers
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import Managers, exited
 
 POLL_SECONDS = 2
 # A gateway put back on its last good config is waited for at least this long.
 RECOVERY_SECONDS = txn.RECOVERY_SECONDS
 # Unit state is read every few polls: it is a systemctl call per gateway.
-UNIT_CHECK_POLLS = 5
+UNIT_CHECK_POLLS = 2
 
 
-def wait_for(port, deadline, revive=None):
-    """(ready, detail) once /readyz says ready or the deadline passes.
-    revive() is called every few polls while not ready."""
+def wait_for(port, deadline, watch=None):
+    """(ready, detail) once /readyz says ready, the deadline passes, or
+    watch() says the gateway will not come up. watch is asked every few
+    polls while not ready."""
     ready, detail = txn.readyz(port)
     polls = 0
     while not ready and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
         polls += 1
-        if revive and polls % UNIT_CHECK_POLLS == 0:
-            revive()
+        if watch and polls % UNIT_CHECK_POLLS == 0:
+            gone = watch()
+            if gone:
+                return False, "%s; last probe: %s" % (gone, detail)
         ready, detail = txn.readyz(port)
     return ready, detail
 
 
-class Reviver:
-    """Starts a gateway's unit again when it has failed for good, at most
-    `retries` times: systemd leaves a unit failed on exit status 78, which
-    OpenClaw also uses when its startup migration gives up."""
+class UnitWatch:
+    """Notices a gateway whose process is gone (systemd_user.exited): starts
+    its unit again at once, at most `retries` times, then ends the wait.
+    systemd leaves a unit failed on exit status 78, which OpenClaw also uses
+    when its startup migration gives up under load; any other exit would
+    wait out RestartSec. A gateway that exited more often than that is not
+    coming up on this config, and a rollback should not wait the whole
+    timeout for it."""
 
     def __init__(self, manager, unit, retries):
         self.manager, self.unit, self.left, self.done = manager, unit, retries, 0
 
     def __call__(self):
-        if self.left <= 0:
-            return
+        """None while the gateway may still come up; why not otherwise."""
         try:
             state = self.manager.show([self.unit]).get(self.unit, {})
         except RuntimeError:
-            return  # the agent's manager did not answer: its gateway only
-
-        if state.get("ActiveState") == "failed":
+            return None  # the agent's manager did not answer: wait on /readyz alone
+        gone = exited(state)
+        if not gone:
+            return None
+        if self.left > 0:
             self.left -= 1
             self.done += 1
-            self.manager.restart(self.unit, "start")
+            # restart, not start: a start job on a unit waiting out
+            # RestartSec waits for that restart.
+            self.manager.restart(self.unit)
+            return None
+        return "the gateway exited%s: %s" % (" after %d start(s) again" % self.done if self.done else "", gone)
 
 
 def promote(gateway):
@@ -205,7 +221,9 @@ def roll_back(module, manager, gateway):
         store.put(good)
         rc, out, err = manager.restart(gateway["unit"])
         if rc == 0:
-            recovered, detail = wait_for(gateway["port"], time.monotonic() + max(module.params["timeout"], RECOVERY_SECONDS))
+            watch = UnitWatch(manager, gateway["unit"], 0 if module.check_mode else module.params["start_retries"])
+            recovered, detail = wait_for(gateway["port"], time.monotonic() + max(module.params["timeout"], RECOVERY_SECONDS),
+                                         watch)
         else:
             recovered, detail = False, "restart failed: %s" % (err or out).strip()[-300:]
         store.log({"result": "rolled_back", "user": "agentfleet.vps.gateway_ready", "backup": backup,
@@ -242,11 +260,11 @@ def main():
     except KeyError as exc:
         module.fail_json(msg="user %s does not exist on the host" % exc.args[0])
     retries = 0 if module.check_mode else module.params["start_retries"]
-    revivers = [Reviver(managers.of(g["unit"]), g["unit"], retries) if retries > 0 else None for g in gateways]
+    watches = [UnitWatch(managers.of(g["unit"]), g["unit"], retries) for g in gateways]
     deadline = time.monotonic() + module.params["timeout"]
     with ThreadPoolExecutor(max_workers=max(1, len(gateways))) as pool:
-        answers = list(pool.map(lambda g, r: wait_for(g["port"], deadline, r), gateways, revivers))
-    restarted = {g["name"]: r.done for g, r in zip(gateways, revivers) if r and r.done}
+        answers = list(pool.map(lambda g, w: wait_for(g["port"], deadline, w), gateways, watches))
+    restarted = {g["name"]: w.done for g, w in zip(gateways, watches) if w.done}
 
     results = [dict(name=g["name"], port=g["port"], ready=ready, detail=detail)
                for g, (ready, detail) in zip(gateways, answers)]
@@ -266,11 +284,11 @@ def main():
     if failed:
         parts = []
         for gateway, result in failed:
-            part = "agent '%s' (port %d, %s) is not ready after %d s: %s\nlast %d journal lines:\n%s" % (
+            part = "agent '%s' (port %d, %s) is not ready (waited up to %d s): %s\nlast %d journal lines:\n%s" % (
                 gateway["name"], gateway["port"], gateway["unit"], module.params["timeout"], result["detail"],
                 module.params["journal_lines"], managers.of(gateway["unit"]).journal(gateway["unit"], module.params["journal_lines"]))
             if gateway["name"] in restarted:
-                part += "\n(its unit had failed and was started again %d time(s))" % restarted[gateway["name"]]
+                part += "\n(its gateway had exited and was started again %d time(s))" % restarted[gateway["name"]]
             if module.params["rollback"] and gateway["config"] and not module.check_mode:
                 try:
                     outcome = roll_back(module, managers.of(gateway["unit"]), gateway)

@@ -89,6 +89,8 @@ def test_b_a_change_that_keeps_the_gateway_down_is_rolled_back(host):
     assert proc.returncode != 0
     assert result["result"] == "rolled_back" and result["rolled_back"] is True and result["recovered"] is True
     assert "was rolled back" in result["msg"] and f"127.0.0.1:{port(host)}/readyz" in result["msg"]
+    # As soon as the gateway gave up on the port, not after the probe budget.
+    assert "/auto-restart (result exit-code, exit status 1); last probe:" in result["msg"]
     assert config_bytes(host) == before
     assert host.file(LAST_GOOD).content == before
     assert ready(host)
@@ -176,6 +178,9 @@ def test_the_agents_role_rolls_back_its_own_bad_write(host, broken_inventory_con
     result = task_results(proc.stdout, "Wait until every gateway answers /readyz")
     assert result["rolled_back"][AGENT]["recovered"] is True
     assert "Rolled back to its last good config" in result["msg"]
+    # Started again at once when it first exited (not after RestartSec);
+    # when it exits again before the timeout, the wait ends there.
+    assert "(its gateway had exited and was started again 1 time(s))" in result["msg"]
     assert config_bytes(host) == SEEN["deployed"]
     assert wait_until(lambda: ready(host), timeout=60)
     assert [e["result"] for e in change_log(host)][-2:] == ["applied", "rolled_back"]

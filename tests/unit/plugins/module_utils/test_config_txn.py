@@ -239,6 +239,21 @@ def test_a_gateway_that_never_answers_cannot_stretch_the_wait(monkeypatch):
     assert len(calls) < 30
 
 
+def test_a_gone_service_ends_the_wait_with_its_reason(monkeypatch):
+    """gone() is asked after a failed probe, every GONE_SECONDS (here every
+    8th probe 0.25 s apart); its third answer ends the wait."""
+    now, probes, asked = [0.0], [], []
+    monkeypatch.setattr(txn, "probe", lambda url, status, body, timeout: probes.append(url) or (False, "refused"))
+
+    def gone():
+        asked.append(now[0])
+        return "unit failed/failed (result exit-code, exit status 78)" if len(asked) == 3 else None
+    ok, detail = txn.wait_healthy({"url": "u", "retries": 1000, "delay": 0.25}, gone=gone,
+                                  sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
+    assert not ok and detail == "unit failed/failed (result exit-code, exit status 78); last probe: refused"
+    assert asked == [0.0, 2.0, 4.0] and len(probes) == 17
+
+
 def test_the_recovery_probe_waits_at_least_its_floor():
     assert txn.recovery_probe({"url": "u", "retries": 20, "delay": 2})["retries"] == 90
     assert txn.recovery_probe({"url": "u", "retries": 200, "delay": 2})["retries"] == 200

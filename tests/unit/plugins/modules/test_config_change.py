@@ -148,6 +148,32 @@ def test_health_failure_rolls_back_to_identical_bytes(live, service, run_module)
     assert changes(live)[-1]["result"] == "rolled_back"
 
 
+def test_a_unit_whose_process_exited_ends_the_health_wait_at_once(live, service, run_module, monkeypatch):
+    """A service that exits on the new file (here: the unit reads as waiting
+    out RestartSec while the file says broken) is rolled back after one
+    probe, not after the probe budget (here 1000 attempts)."""
+    restarts = []
+
+    def restart(self):
+        restarts.append(self.p["unit"])
+        return True, "restarted"
+
+    def unit_gone(self):
+        if b"broken" in live.read_bytes():
+            return "unit activating/auto-restart (result exit-code, exit status 1)"
+        return None
+    monkeypatch.setattr(config_change.ConfigChange, "restart", restart)
+    monkeypatch.setattr(config_change.ConfigChange, "unit_gone", unit_gone)
+    before = live.read_bytes()
+    result = run_module(config_change, base(live, merge={"state": "broken"}, unit="svc.service", unit_action="restart",
+                                            health=dict(health(service), retries=1000, delay=0.05)))
+    assert result["failed"] and result["rolled_back"] and result["recovered"]
+    assert "unit activating/auto-restart (result exit-code, exit status 1); last probe:" in result["msg"]
+    assert live.read_bytes() == before
+    # One probe of the broken file, one of the restored one.
+    assert len(service["requests"]) == 2 and restarts == ["svc.service", "svc.service"]
+
+
 def test_canonically_equal_content_changes_nothing(live, run_module):
     live.write_text('{"gateway": {"bind": "loopback", "port": 19000},\n "agents": {"defaults": {"model": '
                     '{"primary": "anthropic/claude-sonnet-4-5"}}}}')
@@ -394,6 +420,8 @@ class FakeGateway:
 @pytest.fixture
 def gateway(live, monkeypatch):
     made, restarts = [], []
+    # The fake gateway has no unit: its health alone decides.
+    monkeypatch.setattr(config_change.ConfigChange, "unit_gone", lambda self: None)
 
     def restart(self):
         restarts.append(self.p["unit"])

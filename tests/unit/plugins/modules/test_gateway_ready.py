@@ -97,7 +97,7 @@ def failed_once(monkeypatch):
 
     def systemctl(self, *args):
         calls.append(args)
-        if args[0] == "start":
+        if args[0] == "restart":
             started.set()
         if args[0] == "show":
             state = "active" if started.is_set() else "failed"
@@ -116,13 +116,65 @@ def failed_once(monkeypatch):
 @pytest.mark.parametrize("retries", [0, 1])
 def test_a_failed_unit_is_started_again_only_with_start_retries(run_module, me, config, failed_once, retries):
     result = call(run_module, me, config, failed_once, start_retries=retries, timeout=3)
-    starts = [c for c in failed_once["calls"] if c[0] == "start"]
+    starts = [c for c in failed_once["calls"] if c[0] == "restart"]
     if retries:
         assert not result.get("failed") and result["restarted"] == {"coder": 1}
-        assert starts == [("start", "openclaw-gateway-coder.service")]
+        assert starts == [("restart", "openclaw-gateway-coder.service")]
     else:
         assert result["failed"] and result["restarted"] == {} and starts == []
         assert "exit status 78" in result["msg"]
+        assert "is not ready (waited up to 3 s): the gateway exited: unit failed/" in result["msg"]
+
+
+@pytest.fixture
+def exits_on_start(monkeypatch):
+    """A gateway that exits each time it starts (a config it cannot run):
+    its unit waits out RestartSec, /readyz never answers ready."""
+    calls = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(503)
+            self.end_headers()
+            self.wfile.write(b'{"ready": false}')
+
+        def log_message(self, *args):
+            pass
+
+    def systemctl(self, *args):
+        calls.append(args)
+        if args[0] == "show":
+            return 0, "Id=%s\nActiveState=activating\nSubState=auto-restart\nResult=exit-code\nExecMainStatus=1\n" % args[-1], ""
+        return 0, "", ""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(UserManager, "systemctl", systemctl)
+    monkeypatch.setattr(UserManager, "journal", lambda self, unit, lines=30: "refusing fallback")
+    monkeypatch.setattr(gateway_ready, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(gateway_ready, "RECOVERY_SECONDS", 0)
+    yield {"port": server.server_port, "calls": calls}
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_gateway_that_keeps_exiting_is_started_at_once_then_given_up_before_the_timeout(
+        run_module, me, config, exits_on_start):
+    """Started again at once (not after RestartSec) start_retries times; when
+    it exits again the wait ends (timeout 600 s here, never reached) and the
+    rollback follows, whose start exits too."""
+    store = txn.ConfigStore(str(config))
+    with store.lock():
+        store.promote(config.read_bytes())
+    config.write_text('{"gateway": {"bind": "custom"}}\n')
+    result = call(run_module, me, config, exits_on_start, start_retries=1, timeout=600, rollback=True)
+    assert result["failed"] and result["restarted"] == {"coder": 1}
+    assert "the gateway exited after 1 start(s) again: unit activating/auto-restart (result exit-code, exit status 1)" \
+        in result["msg"]
+    starts = [c for c in exits_on_start["calls"] if c[0] in ("start", "restart")]
+    # The retry, then the rollback's restart and its own retry.
+    assert starts == [("restart", "openclaw-gateway-coder.service")] * 3
+    assert result["rolled_back"]["coder"]["recovered"] is False and b"custom" not in config.read_bytes()
+    assert "NOT ready on that one either" in result["msg"]
 
 
 def test_check_mode_starts_nothing_again(run_module, me, config, failed_once):

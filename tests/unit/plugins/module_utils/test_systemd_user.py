@@ -1,0 +1,25 @@
+"""systemd_user.exited: when a readiness wait stops waiting."""
+
+import pytest
+
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import exited
+
+
+@pytest.mark.parametrize("props", [
+    {"ActiveState": "failed", "SubState": "failed", "Result": "exit-code", "ExecMainStatus": "78"},
+    {"ActiveState": "activating", "SubState": "auto-restart", "Result": "exit-code", "ExecMainStatus": "1"},
+    {"ActiveState": "inactive", "SubState": "dead", "Result": "success", "ExecMainStatus": "0"},
+])
+def test_a_unit_whose_process_is_gone_says_why(props):
+    assert exited(props) == "unit %s/%s (result %s, exit status %s)" % (
+        props["ActiveState"], props["SubState"], props["Result"], props["ExecMainStatus"])
+
+
+@pytest.mark.parametrize("props", [
+    {"ActiveState": "active", "SubState": "running"},
+    {"ActiveState": "activating", "SubState": "start-pre"},
+    {"ActiveState": "reloading", "SubState": "reload"},
+    {},  # unreadable: the probes alone decide
+])
+def test_a_running_or_starting_unit_is_waited_for(props):
+    assert exited(props) is None
