@@ -479,12 +479,19 @@ class ConfigChange:
         health = self.p["health"] or {}
         return max(self.p["reload_timeout"], int((health.get("retries") or 0) * (health.get("delay") or 0)))
 
+    def health_wait(self, health):
+        """A callable waiting on health (None without one), which the unit's
+        exit ends early when there is a unit."""
+        if not health:
+            return None
+        gone = self.unit_gone if self.p["unit"] else None
+        return lambda: txn.wait_healthy(health, gone=gone)
+
     def hooks(self):
         """(apply, recover, verify) callables for txn.apply_verified."""
+        verify = self.health_wait(self.p["health"])
         if not self.p["unit"]:
-            verify = (lambda: txn.wait_healthy(self.p["health"])) if self.p["health"] else None
             return None, None, verify
-        verify = (lambda: txn.wait_healthy(self.p["health"], gone=self.unit_gone)) if self.p["health"] else None
         if self.p["unit_action"] != "watch":
             return self.restart, self.restart, verify
         # Marked before the write, so the verdict read is this change's. A
@@ -534,9 +541,7 @@ class ConfigChange:
         self.process_keys_changed = self.touches_process_keys(current, data) or (
             last_good is not None and self.touches_process_keys(last_good, data))
         apply_hook, recover_hook, verify = self.hooks()
-        gone = self.unit_gone if self.p["unit"] else None
-        verify_recovery = (lambda: txn.wait_healthy(txn.recovery_probe(self.p["health"]), gone=gone)) \
-            if self.p["health"] else None
+        verify_recovery = self.health_wait(self.p["health"] and txn.recovery_probe(self.p["health"]))
         outcome = txn.apply_verified(self.store, data, apply_hook, verify, recover=recover_hook,
                                      verify_recovery=verify_recovery)
         applied = "restored" if self.p["state"] == "restore" else "applied"

@@ -80,35 +80,41 @@ def test_without_rollback_a_not_ready_gateway_only_fails(run_module, me, config,
     assert b"custom" in config.read_bytes()
 
 
-@pytest.fixture
-def failed_once(monkeypatch):
-    """A gateway whose first start failed for good (exit 78): its unit is
-    'failed' and /readyz never answers until the unit is started again."""
-    calls, started = [], threading.Event()
+def fake_host(monkeypatch, ready, show, journal):
+    """A /readyz that answers ready() and a user manager whose `show`
+    answers show(unit) (KEY=value lines) and whose other calls are
+    recorded; polls every 0.01 s."""
+    calls = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
-            self.send_response(200 if started.is_set() else 503)
+            self.send_response(200 if ready() else 503)
             self.end_headers()
-            self.wfile.write(json.dumps({"ready": started.is_set()}).encode())
+            self.wfile.write(json.dumps({"ready": ready()}).encode())
 
         def log_message(self, *args):
             pass
 
     def systemctl(self, *args):
         calls.append(args)
-        if args[0] == "restart":
-            started.set()
-        if args[0] == "show":
-            state = "active" if started.is_set() else "failed"
-            return 0, "Id=%s\nActiveState=%s\n" % (args[-1], state), ""
-        return 0, "", ""
+        return (0, "Id=%s\n%s" % (args[-1], show()), "") if args[0] == "show" else (0, "", "")
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setattr(UserManager, "systemctl", systemctl)
-    monkeypatch.setattr(UserManager, "journal", lambda self, unit, lines=30: "exit status 78")
+    monkeypatch.setattr(UserManager, "journal", lambda self, unit, lines=30: journal)
     monkeypatch.setattr(gateway_ready, "POLL_SECONDS", 0.01)
-    yield {"port": server.server_port, "calls": calls}
+    return server, {"port": server.server_port, "calls": calls}
+
+
+@pytest.fixture
+def failed_once(monkeypatch):
+    """A gateway whose first start failed for good (exit 78): its unit is
+    'failed' and /readyz never answers until the unit is started again."""
+    def started():
+        return ("restart", "openclaw-gateway-coder.service") in fake["calls"]
+    server, fake = fake_host(monkeypatch, started, lambda: "ActiveState=%s\n" % ("active" if started() else "failed"),
+                             "exit status 78")
+    yield fake
     server.shutdown()
     server.server_close()
 
@@ -130,29 +136,11 @@ def test_a_failed_unit_is_started_again_only_with_start_retries(run_module, me, 
 def exits_on_start(monkeypatch):
     """A gateway that exits each time it starts (a config it cannot run):
     its unit waits out RestartSec, /readyz never answers ready."""
-    calls = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(503)
-            self.end_headers()
-            self.wfile.write(b'{"ready": false}')
-
-        def log_message(self, *args):
-            pass
-
-    def systemctl(self, *args):
-        calls.append(args)
-        if args[0] == "show":
-            return 0, "Id=%s\nActiveState=activating\nSubState=auto-restart\nResult=exit-code\nExecMainStatus=1\n" % args[-1], ""
-        return 0, "", ""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setattr(UserManager, "systemctl", systemctl)
-    monkeypatch.setattr(UserManager, "journal", lambda self, unit, lines=30: "refusing fallback")
-    monkeypatch.setattr(gateway_ready, "POLL_SECONDS", 0.01)
+    server, fake = fake_host(monkeypatch, lambda: False,
+                             lambda: "ActiveState=activating\nSubState=auto-restart\nResult=exit-code\nExecMainStatus=1\n",
+                             "refusing fallback")
     monkeypatch.setattr(gateway_ready, "RECOVERY_SECONDS", 0)
-    yield {"port": server.server_port, "calls": calls}
+    yield fake
     server.shutdown()
     server.server_close()
 
