@@ -12,7 +12,13 @@ venv="$root/.venv"
 PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$venv/bin" | paste -sd: -)"
 python="${PYTHON:-python3}"
 stamp="$venv/.requirements.sha256"
-want="$(cat "$root/requirements.txt" "$root/requirements-test.txt" | sha256sum | cut -c1-16)"
+# uv installs the same pinned requirements as pip in seconds instead of
+# half a minute (every fresh clone, so every CI run, pays it before any
+# test starts). pip stays the fallback: uv does not read pip's own
+# configuration (indexes, find-links), so a network that only works
+# through that still gets its venv.
+uv_version="0.13.9"
+want="$(cat "$root/requirements.txt" "$root/requirements-test.txt" <(echo "uv $uv_version") | sha256sum | cut -c1-16)"
 
 if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   say "python venv .venv matches the pinned requirements ($want): reusing it"
@@ -35,9 +41,15 @@ fi
 # pip's output goes to a log: on this network it warns about every
 # unreachable extra index, which buries anything that matters.
 log="$venv/pip-install.log"
-if ! { "$venv/bin/pip" install --upgrade pip && "$venv/bin/pip" install -r "$root/requirements-test.txt"; } >"$log" 2>&1; then
-  tail -n 30 "$log" >&2
-  die "pip could not install requirements-test.txt into .venv (last lines above, all in $log)."
+if { "$venv/bin/pip" install "uv==$uv_version" \
+     && UV_NATIVE_TLS=1 "$venv/bin/uv" pip install --python "$venv/bin/python" -r "$root/requirements-test.txt"; } >"$log" 2>&1; then
+  say "installed with uv $uv_version"
+else
+  say "uv could not install the requirements (see $log): installing them with pip"
+  if ! { "$venv/bin/pip" install --upgrade pip && "$venv/bin/pip" install -r "$root/requirements-test.txt"; } >>"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    die "pip could not install requirements-test.txt into .venv (last lines above, all in $log)."
+  fi
 fi
 echo "$want" > "$stamp"
 say "python venv .venv ready"
