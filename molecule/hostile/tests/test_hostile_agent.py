@@ -315,7 +315,7 @@ def test_a_listener_dripping_bytes_on_a_stopped_agent_s_port_does_not_hold_the_w
     # come up while the listener holds its port, and every probe of that
     # wait meets the dripping listener.
     config = json.loads(host.file("/etc/agentfleet/watchdog.json").content_string)
-    config["ready_timeout"] = 15
+    config["ready_timeout"] = 8
     host.run_test("umask 077 && echo %s > /root/watchdog-drip.json" % shlex.quote(json.dumps(config)))
     try:
         run = host.run("timeout 600 /opt/agentfleet/bin/agentfleet-watchdog --config /root/watchdog-drip.json")
