@@ -113,6 +113,17 @@ options:
             and change log; keep it where the agent cannot write (the agents role uses
             C(fleet_config_store/NAME)). Default C(config-backups/) beside the file.
         type: path
+      stop_unit:
+        description:
+          - A unit of the file owner's user manager that watches this file, stopped (when it is
+            running) just before the file is replaced; whoever restarts the unit afterwards starts
+            it on the new file. Only for a file that exists already.
+          - A running OpenClaw gateway applies its own C(openclaw.json) when it changes, and
+            restarts itself for keys it cannot apply live (C(gateway.bind) for one). A restart of
+            the unit arriving during that restart of its own is ignored by OpenClaw ("received
+            SIGTERM during shutdown"), and the unit then stays stopping until C(TimeoutStopSec).
+            Stopped first, the gateway never sees the change.
+        type: str
   env_files:
     description: Secret C(KEY="value") files, as systemd C(EnvironmentFile=) reads them.
     type: list
@@ -246,6 +257,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
 from ansible_collections.agentfleet.vps.plugins.module_utils import files
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager
 
 
 def _mode(value):
@@ -303,10 +315,10 @@ def _is_dir(path):
 
 class Change:
     def __init__(self, kind, path, agent, data=None, mode=None, validate=None, diff=None, schema=None, backup=False,
-                 store=None, uid=-1, gid=-1, own_uid=None):
+                 store=None, uid=-1, gid=-1, own_uid=None, stop_unit=None):
         self.kind, self.path, self.agent = kind, path, agent
         self.data, self.mode, self.validate, self.diff = data, mode, validate, diff
-        self.schema, self.backup, self.store = schema, backup, store
+        self.schema, self.backup, self.store, self.stop_unit = schema, backup, store, stop_unit
         self.uid, self.gid = uid, gid
         # Owner of a created directory itself when not uid (root_owned).
         self.own_uid = uid if own_uid is None else own_uid
@@ -346,7 +358,7 @@ def plan_files(params, owners, secret=False):
                                   {"before_header": item["path"], "after_header": item["path"],
                                    "before": before, "after": after},
                                   schema=item.get("schema"), backup=item.get("backup"), store=item.get("store"),
-                                  uid=uid, gid=gid))
+                                  uid=uid, gid=gid, stop_unit=item.get("stop_unit") if current is not None else None))
         elif _meta_differs(item["path"], mode, uid, gid):
             changes.append(Change("meta", item["path"], item.get("agent"), mode=mode, uid=uid, gid=gid))
     return changes
@@ -444,13 +456,32 @@ def run_validations(module, changes):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def write_config(change):
+def stop_watcher(module, change):
+    """Stops change.stop_unit when its manager says it runs (see the
+    option's documentation); a manager that does not answer has no running
+    gateway to stop. The unit's user is the file's owner."""
+    import pwd
+    manager = UserManager(module.run_command, pwd.getpwuid(change.uid).pw_name)
+    try:
+        state = manager.show([change.stop_unit]).get(change.stop_unit, {})
+    except RuntimeError:
+        return
+    if state.get("ActiveState") in ("active", "activating", "reloading"):
+        rc, out, err = manager.systemctl("stop", change.stop_unit)
+        if rc != 0:
+            module.fail_json(msg="could not stop %s before replacing %s: %s"
+                             % (change.stop_unit, change.path, (err or out).strip()[-500:]))
+
+
+def write_config(module, change):
     """The config_change path without the restart: lock, back up, write,
     log. The handler restarts and gateway_ready verifies."""
     store = txn.ConfigStore(change.path, change.store, mode=change.mode)
     with store.lock():
         before = _current(change.path)
         backup = store.backup(before) if before is not None else None
+        if change.stop_unit:
+            stop_watcher(module, change)
         fileops.write_atomic(change.path, change.data, change.mode, change.uid, change.gid)
         store.log({"result": "applied", "user": "agentfleet.vps.agents role", "backup": backup,
                    "checksum_before": txn.checksum(before), "checksum_after": txn.checksum(change.data)})
@@ -468,7 +499,7 @@ def log_rejections(changes, errors):
                 "errors": [e[-1000:] for e in mine] or ["another file of the same call was rejected"]})
 
 
-def apply(changes):
+def apply(module, changes):
     """Every change through fileops: no symlink an agent put in its home is
     followed, and one standing where a file or directory goes is replaced."""
     for change in changes:
@@ -480,7 +511,7 @@ def apply(changes):
         elif change.kind == "meta":
             fileops.set_meta(change.path, change.mode, change.uid, change.gid)
         elif change.kind == "write" and change.backup:
-            write_config(change)
+            write_config(module, change)
         elif change.kind == "write":
             fileops.write_atomic(change.path, change.data, change.mode, change.uid, change.gid)
         elif change.kind == "remove":
@@ -499,7 +530,7 @@ def main():
             files=dict(type="list", elements="dict", default=[], options=dict(
                 owned, content=dict(type="str", required=True), mode=dict(type="str", default="0644"),
                 validate=dict(type="str"), schema=dict(type="path"), backup=dict(type="bool", default=False),
-                store=dict(type="path"))),
+                store=dict(type="path"), stop_unit=dict(type="str"))),
             secret_files=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
                 owned, content=dict(type="str", required=True, no_log=True), mode=dict(type="str", default="0600"))),
             env_files=dict(type="list", elements="dict", default=[], options=dict(
@@ -527,7 +558,7 @@ def main():
                          % (len(errors), "\n\n".join(errors)), changed=False, errors=errors)
 
     if changes and not module.check_mode:
-        apply(changes)
+        apply(module, changes)
 
     result = dict(
         changed=bool(changes),

@@ -198,3 +198,46 @@ def test_an_entry_without_any_owner_is_refused(tmp_path, run_module):
     failed = run_module(agent_files, {"directories": [{"path": str(tmp_path / "a")}]})
     assert failed["failed"] is True and "has no owner" in failed["msg"]
     assert not (tmp_path / "a").exists()
+
+
+@pytest.fixture
+def manager(monkeypatch, tmp_path):
+    """The user manager agent_files asks: the unit's ActiveState, and each
+    systemctl call with what openclaw.json held when it was made."""
+    seen = {"state": "active", "calls": []}
+    config = tmp_path / "a" / "openclaw.json"
+
+    def run_command(self, argv, environ_update=None, **kwargs):
+        verb = argv[argv.index("--no-pager") + 1]
+        seen["calls"].append((verb, config.read_text() if config.exists() else None))
+        if verb == "show":
+            return 0, "Id=%s\nActiveState=%s\n" % (argv[-1], seen["state"]), ""
+        return 0, "", ""
+    monkeypatch.setattr(agent_files.AnsibleModule, "run_command", run_command)
+    return seen
+
+
+def watched(tmp_path, me, content):
+    candidate = managed(tmp_path, me, content)
+    candidate["files"][0]["stop_unit"] = "openclaw-gateway-a.service"
+    return candidate
+
+
+def test_a_running_gateway_is_stopped_before_its_config_is_replaced(tmp_path, me, run_module, manager):
+    run_module(agent_files, watched(tmp_path, me, '{"x": 1}\n'))
+    assert manager["calls"] == []  # a new file: no gateway runs on it yet
+    result = run_module(agent_files, watched(tmp_path, me, '{"x": 2}\n'))
+    assert result["changed_agents"] == ["a"]
+    # Stopped while the old file was still in place, so it never saw the new one.
+    assert manager["calls"] == [("show", '{"x": 1}\n'), ("stop", '{"x": 1}\n')]
+    assert (tmp_path / "a" / "openclaw.json").read_text() == '{"x": 2}\n'
+
+
+def test_a_stopped_gateway_and_an_unchanged_config_are_left_alone(tmp_path, me, run_module, manager):
+    run_module(agent_files, watched(tmp_path, me, '{"x": 1}\n'))
+    manager["state"] = "inactive"
+    run_module(agent_files, watched(tmp_path, me, '{"x": 2}\n'))
+    assert [verb for verb, dummy in manager["calls"]] == ["show"]
+    manager["state"], manager["calls"] = "active", []
+    assert run_module(agent_files, watched(tmp_path, me, '{"x": 2}\n'))["changed"] is False
+    assert manager["calls"] == []
