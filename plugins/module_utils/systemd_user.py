@@ -46,6 +46,12 @@ def exited(props):
     return None
 
 
+def running(props):
+    """True while a unit runs or is being started or reloaded: the states
+    in which a stop has something to stop and a start nothing to do."""
+    return props.get("ActiveState") in ("active", "activating", "reloading")
+
+
 def states_of(out, units, keys):
     """unit -> its cleaned properties, from one manager's `systemctl show`
     answer: only the units that manager was asked about."""

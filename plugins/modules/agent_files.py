@@ -257,7 +257,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
 from ansible_collections.agentfleet.vps.plugins.module_utils import files
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, running
 
 
 def _mode(value):
@@ -466,7 +466,7 @@ def stop_watcher(module, change):
         state = manager.show([change.stop_unit]).get(change.stop_unit, {})
     except RuntimeError:
         return
-    if state.get("ActiveState") in ("active", "activating", "reloading"):
+    if running(state):
         rc, out, err = manager.systemctl("stop", change.stop_unit)
         if rc != 0:
             module.fail_json(msg="could not stop %s before replacing %s: %s"

@@ -123,7 +123,7 @@ states:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import Managers
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import Managers, running
 
 
 def main():
@@ -180,12 +180,13 @@ def main():
     def state(unit, key):
         return before.get(unit, {}).get(key, "")
 
-    to_stop = [u for u in p["absent"] if state(u, "ActiveState") in ("active", "activating", "reloading")
-               or state(u, "UnitFileState") == "enabled"]
-    to_halt = [u for u in p["stop"] if state(u, "ActiveState") in ("active", "activating", "reloading")]
+    def runs(unit):
+        return running(before.get(unit, {}))
+
+    to_stop = [u for u in p["absent"] if runs(u) or state(u, "UnitFileState") == "enabled"]
+    to_halt = [u for u in p["stop"] if runs(u)]
     to_enable = [u for u in p["present"] if state(u, "UnitFileState") != "enabled"]
-    inactive = [u for u in p["present"] if u in to_halt
-                or state(u, "ActiveState") not in ("active", "activating", "reloading")]
+    inactive = [u for u in p["present"] if u in to_halt or not runs(u)]
     to_start = inactive if p["start"] else []
     to_restart = [u for u in p["restart"] if u not in inactive]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import exited
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import exited, running
 
 
 @pytest.mark.parametrize("props", [
@@ -23,3 +23,9 @@ def test_a_unit_whose_process_is_gone_says_why(props):
 ])
 def test_a_running_or_starting_unit_is_waited_for(props):
     assert exited(props) is None
+
+
+@pytest.mark.parametrize("state, runs", [("active", True), ("activating", True), ("reloading", True),
+                                         ("deactivating", False), ("inactive", False), ("failed", False), ("", False)])
+def test_running_is_what_a_stop_has_to_stop(state, runs):
+    assert running({"ActiveState": state} if state else {}) is runs
