@@ -117,6 +117,7 @@ def fleet_audit_agents(plan, agents, prefix, store=None):
             continue
         result.append(dict(workspaces[entry["name"]], port=entry["port"], unit=fleet_plan.unit_name(entry["name"]),
                            state_dir=entry["state_dir"], config=entry["state_dir"] + "/openclaw.json",
+                           compile_cache=entry["compile_cache"],
                            store_dir="%s/%s" % (store, entry["name"]) if store else None))
     return result
 

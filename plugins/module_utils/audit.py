@@ -252,6 +252,7 @@ def collect(config, state, now=None, use_reviewer=True):
     findings += checks.check_logs(agents, since, now, offsets, config.get("rate_limit_threshold", 5))
     findings += checks.check_handoff(agents, config.get("handoff_max_age_hours", 24))
     findings += checks.check_incidents(config.get("incident_log", ""), since)
+    findings += checks.check_backups(agents, config.get("backups"), now)
     sessions = read_transcripts(agents, since, config.get("report_dir")) if use_reviewer or checklist_on(config) else {}
     findings += check_checklist(config, sessions)
     if use_reviewer:

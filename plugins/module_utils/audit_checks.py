@@ -4,7 +4,7 @@
 """The oversight audit's rules. Each check reads the host and returns
 findings; none of them changes anything.
 
-Standard library only (and config_txn.py, constitution.py, endpoints.py, files.py): the oversight role
+Standard library only (and backup.py, config_txn.py, constitution.py, endpoints.py, files.py): the oversight role
 installs these files on the host, where the timer runs them without
 Ansible.
 """
@@ -20,8 +20,8 @@ import shlex
 import subprocess
 import urllib.request
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import endpoints
-from ansible_collections.agentfleet.vps.plugins.module_utils.config_txn import checksum
+from ansible_collections.agentfleet.vps.plugins.module_utils import backup, endpoints
+from ansible_collections.agentfleet.vps.plugins.module_utils.config_txn import ConfigStore, checksum
 from ansible_collections.agentfleet.vps.plugins.module_utils.constitution import BLOCK_RE, HANDOFF
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, fleet_plan
 
@@ -36,6 +36,7 @@ RULES = {
     "fallback-output": ("warning", "Turns answered by a fallback model: needs review before commit"),
     "handoff-stale": ("warning", "HANDOFF.md current and filled"),
     "watchdog-incident": ("warning", "Watchdog incidents since the last audit"),
+    "backup-stale": ("warning", "Each agent has a backup younger than the limit"),
     "startup-sequence": ("warning", "A new session read its startup files before any other tool call"),
     "completion-without-proof": ("warning", "A task called done has evidence in the same turn"),
     "avoidable-question": ("warning", "A final answer does not end in a question the agent could answer"),
@@ -430,4 +431,45 @@ def check_incidents(path, since):
         findings.append(finding("watchdog-incident", incident.get("agent"), "watchdog: %s -> %s (%s)" % (
             incident.get("symptom"), incident.get("action"), incident.get("result")), incident,
             subject=incident.get("time")))
+    return findings
+
+
+# ---------------------------------------------------------------- backups
+
+def first_deploy(agent):
+    """When root's change log of the agent's config begins (its first
+    deploy), or None."""
+    if not agent.get("store_dir"):
+        return None
+    data = fileops.read_bytes(ConfigStore(agent["config"], agent["store_dir"]).log_path, limit=4096) or b""
+    try:
+        return parse_time(json.loads(data.split(b"\n", 1)[0]).get("time"))
+    except (ValueError, AttributeError):
+        return None
+
+
+def check_backups(agents, settings, now):
+    """backup-stale: an agent's newest archive (root's manifest) is older
+    than max_age_hours, or it has none that long after its first deploy.
+    settings: {"dir", "max_age_hours"}; no dir, no rule."""
+    findings = []
+    if not (settings or {}).get("dir"):
+        return findings
+    limit = datetime.timedelta(hours=settings.get("max_age_hours", 36))
+    for agent in agents:
+        directory = os.path.join(settings["dir"], agent["name"])
+        manifests = backup.listing(directory)
+        newest = parse_time(manifests[-1]["created"]) if manifests else None
+        if newest is not None:
+            if now - newest > limit:
+                findings.append(finding("backup-stale", agent["name"], "newest backup %s is %.1f h old (limit %s h)" % (
+                    manifests[-1]["archive"], (now - newest).total_seconds() / 3600, settings.get("max_age_hours", 36)),
+                    {"dir": directory, "newest": manifests[-1]["archive"], "created": manifests[-1]["created"]},
+                    subject=manifests[-1]["archive"]))
+            continue
+        since = first_deploy(agent)
+        if since is not None and now - since > limit:
+            findings.append(finding("backup-stale", agent["name"], "no backup in %s since its first deploy %s" % (
+                directory, since.isoformat(timespec="seconds")), {"dir": directory, "first_deploy": since.isoformat()},
+                subject="none"))
     return findings

@@ -128,6 +128,14 @@ def read_bytes(path, limit=None, tail=False):
         return handle.read(limit)
 
 
+def open_read(path):
+    """The regular file at path, reached without following a link, as a
+    binary file object to read (and close)."""
+    with _parent(path) as (dir_fd, name):
+        fd, _info = _open_file(dir_fd, name, os.O_RDONLY, 0, path)
+    return os.fdopen(fd, "rb")
+
+
 def read_range(path, start, limit):
     """(bytes from offset start, at most limit of them; the file's stat),
     or (b"", None) when the file does not exist."""

@@ -58,12 +58,14 @@ def states_of(out, units, keys):
     return {unit: clean(props, keys) for unit, props in parse_show(out).items() if unit in units}
 
 
-def run_command(argv, environ_update=None, timeout=120):
+def run_command(argv, environ_update=None, timeout=120, stdin=None):
     """AnsibleModule.run_command's contract for the host programs (audit,
-    watchdog) that run without a module: (rc, stdout, stderr), never
-    raising, bounded by timeout."""
+    watchdog, backup) that run without a module: (rc, stdout, stderr),
+    never raising, bounded by timeout. stdin: an open file it reads from
+    (an archive root hands to an agent's process), else nothing."""
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout,
+                              check=False, stdin=stdin if stdin is not None else subprocess.DEVNULL,
                               env=dict(os.environ, **(environ_update or {})))
     except subprocess.TimeoutExpired:
         return 124, "", "%s timed out after %d s" % (argv[0], timeout)

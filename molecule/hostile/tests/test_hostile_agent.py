@@ -87,6 +87,10 @@ def test_the_overseers_secrets_state_and_schedule_are_out_of_reach(host):
         for attempt in (f"cat {path}", f"echo forged >> {path}", f"flock -n {path} true", f"rm -f {path}"):
             assert as_agent(host, attempt).rc != 0, attempt
         assert host.file(path).exists, path
+    # The backups: not listed, not planted into, their config not rewritten.
+    for attempt in ("ls /var/lib/agentfleet/backups", "mkdir /var/lib/agentfleet/backups/coder",
+                    "echo '{}' > /etc/agentfleet/backup.json"):
+        assert as_agent(host, attempt).rc != 0, attempt
     # The schedule is root's: the agent's own crontab is all `crontab -r` removes.
     proc = run_playbook("--tags", "watchdog", "-e", "watchdog_enabled=true", "-e", "watchdog_interval=60")
     assert proc.returncode == 0, why(proc)
