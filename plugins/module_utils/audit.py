@@ -95,8 +95,13 @@ def load_state(report_dir):
 
 # ---------------------------------------------------------------- systemd
 
+# What the audit reads of a loaded gateway unit besides its state: its
+# restarts, and its process and memory for the memory budget.
+SHOWN = ("NRestarts", "MainPID", "MemoryCurrent", "MemoryMax")
+
+
 def user_units(units, user):
-    """ActiveState, SubState and NRestarts of the user's gateway units,
+    """ActiveState, SubState, NRestarts and memory of the user's gateway units,
     through its user manager (the audit runs as root). One list-units call
     for the states; `show` only for the loaded ones, since each unit `show`
     loads costs a D-Bus round trip and a unit that is not loaded is not
@@ -119,26 +124,58 @@ def user_units(units, user):
             states[fields[0]].update(clean({"ActiveState": fields[2], "SubState": fields[3]}, ("ActiveState", "SubState")))
             loaded.append(fields[0])
     if loaded:
-        shown = states_of(manager.systemctl("show", "--property=Id,NRestarts", *loaded)[1], loaded, ("NRestarts",))
+        shown = states_of(manager.systemctl("show", "--property=Id," + ",".join(SHOWN), *loaded)[1], loaded, SHOWN)
         for unit, props in shown.items():
-            states[unit]["NRestarts"] = props.get("NRestarts", "0")
+            states[unit].update(props)
+            states[unit].setdefault("NRestarts", "0")
     return states
 
 
 # --------------------------------------------------------------- reviewer
 
-def read_transcripts(agents, since, work_dir):
-    """name -> (session -> messages since `since`, sessions begun since),
-    or name -> error text for a store that could not be read."""
+def read_transcripts(agents, since, work_dir, usage_since=None):
+    """name -> (session -> messages since `since`, sessions begun since,
+    usage of the assistant messages since usage_since (default since)),
+    or name -> error text for a store that could not be read. One read of
+    each store serves both."""
     result, since_ms = {}, since.timestamp() * 1000
+    usage_ms = (usage_since or since).timestamp() * 1000
     for agent in agents:
         try:
-            rows, starts = transcripts.read_rows(agent["state_dir"], since_ms, work_dir)
+            rows, starts = transcripts.read_rows(agent["state_dir"], min(since_ms, usage_ms), work_dir)
         except (OSError, sqlite3.Error, ValueError) as exc:
             result[agent["name"]] = "cannot read the session transcripts of %s: %s" % (agent["name"], exc)
             continue
-        result[agent["name"]] = (transcripts.sessions(rows), {s for s, t in starts.items() if t >= since_ms})
+        recent = [row for row in rows if row[1] >= since_ms]
+        result[agent["name"]] = (transcripts.sessions(recent), {s for s, t in starts.items() if t >= since_ms},
+                                 transcripts.usage_totals(rows, usage_ms))
     return result
+
+
+def usage_report(agents, sessions, day, budgets):
+    """(the report's usage section for `day`, usage-over-budget findings).
+    budgets: {"default": {"tokens", "cost"}, "agents": {name: {...}}}; 0 or
+    absent is no budget."""
+    per_agent = {}
+    for agent in agents:
+        read = sessions.get(agent["name"])
+        per_agent[agent["name"]] = read[2] if isinstance(read, tuple) else transcripts.no_usage()
+    total = transcripts.no_usage()
+    for used in per_agent.values():
+        for key in total:
+            total[key] += used[key]
+    total["cost"] = round(total["cost"], 6)
+    findings = []
+    for name, used in sorted(per_agent.items()):
+        budget = dict((budgets or {}).get("default") or {}, **(((budgets or {}).get("agents") or {}).get(name) or {}))
+        for kind, spent in (("tokens", used["totalTokens"]), ("cost", used["cost"])):
+            limit = budget.get(kind) or 0
+            if limit and spent > limit:
+                findings.append(checks.finding("usage-over-budget", name, "%s %s on %s, over its daily budget of %s" % (
+                    spent, "tokens" if kind == "tokens" else "USD", day, limit),
+                    {"day": day, "kind": kind, "spent": spent, "budget": limit, "usage": used},
+                    subject="%s/%s" % (day, kind)))
+    return {"day": day, "agents": per_agent, "total": total}, findings
 
 
 def validate_review(answer, agent_names):
@@ -253,8 +290,12 @@ def collect(config, state, now=None, use_reviewer=True):
     findings += checks.check_handoff(agents, config.get("handoff_max_age_hours", 24))
     findings += checks.check_incidents(config.get("incident_log", ""), since)
     findings += checks.check_backups(agents, config.get("backups"), now)
-    sessions = read_transcripts(agents, since, config.get("report_dir")) if use_reviewer or checklist_on(config) else {}
+    findings += checks.check_guardrails(agents, units, config.get("guardrails"))
+    day_start = now.astimezone(datetime.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    sessions = read_transcripts(agents, since, config.get("report_dir"), usage_since=day_start)
     findings += check_checklist(config, sessions)
+    usage, over = usage_report(agents, sessions, day_start.date().isoformat(), config.get("usage_budgets"))
+    findings += over
     if use_reviewer:
         found, reviewer = review(config, agents, since, sessions)
         findings += found
@@ -274,6 +315,7 @@ def collect(config, state, now=None, use_reviewer=True):
         "counts": {s: sum(1 for f in findings if f["severity"] == s) for s in checks.SEVERITIES},
         "new": sum(1 for f in findings if f["new"]),
         "reviewer": reviewer,
+        "usage": usage,
         "duration_seconds": round(time.monotonic() - started, 3),
     }
     new_state = dict(state, last_run=report["time"], restarts=restarts, repos=dict(state.get("repos") or {}, **seen),
@@ -363,6 +405,15 @@ def markdown(report):
     lines += ["| %s | %s | %s |" % (a["name"], a["active"], a["health"]) for a in report["agents"]]
     lines += ["", "## Findings", ""]
     lines += ["- %s%s" % ("**new** " if f["new"] else "", alert_line(f)) for f in report["findings"]] or ["None."]
+    usage = report.get("usage")
+    if usage:
+        lines += ["", "## Usage on %s (UTC, from the session stores)" % usage["day"], "",
+                  "| agent | messages | input | output | cache read | cache write | tokens | cost |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, used in list(usage["agents"].items()) + [("**total**", usage["total"])]:
+            lines.append("| %s | %d | %d | %d | %d | %d | %d | %.4f |" % (
+                name, used["messages"], used["input"], used["output"], used["cacheRead"], used["cacheWrite"],
+                used["totalTokens"], used["cost"]))
     lines += ["", "Reviewer: %s%s" % (report["reviewer"]["status"],
                                       (" (%s)" % report["reviewer"]["error"]) if report["reviewer"].get("error") else "")]
     return "\n".join(lines) + "\n"

@@ -15,12 +15,13 @@ import datetime
 import hashlib
 import json
 import os
+import pwd
 import re
 import shlex
 import subprocess
 import urllib.request
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import backup, endpoints
+from ansible_collections.agentfleet.vps.plugins.module_utils import backup, endpoints, guardrails
 from ansible_collections.agentfleet.vps.plugins.module_utils.config_txn import ConfigStore, checksum
 from ansible_collections.agentfleet.vps.plugins.module_utils.constitution import BLOCK_RE, HANDOFF
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, fleet_plan
@@ -37,6 +38,10 @@ RULES = {
     "handoff-stale": ("warning", "HANDOFF.md current and filled"),
     "watchdog-incident": ("warning", "Watchdog incidents since the last audit"),
     "backup-stale": ("warning", "Each agent has a backup younger than the limit"),
+    "disk-low": ("critical", "Free disk space above the threshold"),
+    "memory-over-budget": ("warning", "A gateway's memory within its share of MemoryMax"),
+    "session-store-large": ("warning", "An agent's session stores within their size limit"),
+    "usage-over-budget": ("warning", "An agent's tokens and cost today within its daily budget"),
     "startup-sequence": ("warning", "A new session read its startup files before any other tool call"),
     "completion-without-proof": ("warning", "A task called done has evidence in the same turn"),
     "avoidable-question": ("warning", "A final answer does not end in a question the agent could answer"),
@@ -472,4 +477,50 @@ def check_backups(agents, settings, now):
             findings.append(finding("backup-stale", agent["name"], "no backup in %s since its first deploy %s" % (
                 directory, since.isoformat(timespec="seconds")), {"dir": directory, "first_deploy": since.isoformat()},
                 subject="none"))
+    return findings
+
+
+# ------------------------------------------------------------- guardrails
+
+def _uid(user):
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return -1
+
+
+def check_guardrails(agents, units, settings):
+    """disk-low, memory-over-budget and session-store-large. settings:
+    disk_paths, disk_min_free_percent, memory_budget_percent,
+    session_store_max_mb (0 turns a rule off); none, no rule."""
+    settings, findings = settings or {}, []
+    floor = float(settings.get("disk_min_free_percent") or 0)
+    for path in (settings.get("disk_paths") or []) if floor else []:
+        try:
+            free, total = guardrails.disk_free(path)
+        except OSError:
+            continue
+        percent = 100.0 * free / total if total else 100.0
+        if percent < floor:
+            findings.append(finding("disk-low", None, "%s: %s free of %s (%.1f %%, threshold %s %%)" % (
+                path, guardrails.mib(free), guardrails.mib(total), percent, settings["disk_min_free_percent"]),
+                {"path": path, "free_bytes": free, "total_bytes": total, "free_percent": round(percent, 2)},
+                subject=path))
+    share = int(settings.get("memory_budget_percent") or 0)
+    store_max = float(settings.get("session_store_max_mb") or 0)
+    for agent in agents:
+        props = units.get(agent["unit"], {})
+        over = guardrails.over_budget(props, _uid(agent.get("user", "")), share) if share else None
+        if over:
+            findings.append(finding("memory-over-budget", agent["name"], "gateway uses %s, over %s (%d %% of MemoryMax %s)" % (
+                guardrails.mib(over["used"]), guardrails.mib(over["budget"]), share, guardrails.mib(over["limit"])),
+                {"used_bytes": over["used"], "budget_bytes": over["budget"], "memory_max_bytes": over["limit"],
+                 "pid": props.get("MainPID")}))
+        if store_max:
+            stores = os.path.join(agent["state_dir"], "agents")
+            size, complete = guardrails.tree_size(stores)
+            if size > store_max * 1048576:
+                findings.append(finding("session-store-large", agent["name"], "%s holds %s%s (limit %s MiB)" % (
+                    stores, "at least " if not complete else "", guardrails.mib(size), settings["session_store_max_mb"]),
+                    {"path": stores, "bytes": size, "complete": complete}))
     return findings

@@ -18,7 +18,9 @@ SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState"
 # Longer than any value of SHOW_PROPERTIES systemd gives.
 VALUE_LIMIT = 256
 # Properties root does arithmetic on.
-NUMERIC = frozenset(("MainPID", "NRestarts", "ExecMainStatus", "ActiveEnterTimestampMonotonic"))
+# MemoryCurrent and MemoryMax: "[not set]" and "infinity" become "0" (none).
+NUMERIC = frozenset(("MainPID", "NRestarts", "ExecMainStatus", "ActiveEnterTimestampMonotonic", "MemoryCurrent",
+                     "MemoryMax"))
 _NUMBER = re.compile(r"[0-9]{1,20}")
 
 

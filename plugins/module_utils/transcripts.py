@@ -16,6 +16,7 @@ Standard library only (and fileops.py, zstd.py).
 from __future__ import annotations
 
 import json
+import math
 import os
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, zstd
@@ -65,6 +66,51 @@ def read_rows(state_dir, since_ms, work_dir=None):
         if isinstance(event, dict):
             result.append((str(session_id), _ms(created), event))
     return result, {str(k): _ms(v) for k, v in starts.items()}
+
+
+# What OpenClaw records on each assistant message (message.usage), and
+# its cost.total; the agent can write anything into its own store, so each
+# value is a bounded number or 0.
+USAGE_FIELDS = ("input", "output", "cacheRead", "cacheWrite", "totalTokens")
+MAX_TOKENS = 10 ** 12
+MAX_COST = 10.0 ** 9
+
+
+def _count(value, limit=MAX_TOKENS, kind=int):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return kind(0)
+    return kind(min(max(value, 0), limit))
+
+
+def no_usage():
+    return dict(dict.fromkeys(USAGE_FIELDS, 0), cost=0.0, messages=0)
+
+
+def usage_of(event):
+    """{field: tokens, cost} of an assistant message that carries usage, else None."""
+    message = event.get("message")
+    if event.get("type") != "message" or not isinstance(message, dict) or message.get("role") != "assistant":
+        return None
+    usage = message.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    found = {field: _count(usage.get(field)) for field in USAGE_FIELDS}
+    cost = usage.get("cost")
+    found["cost"] = _count(cost.get("total") if isinstance(cost, dict) else 0, MAX_COST, float)
+    return found
+
+
+def usage_totals(rows, since_ms):
+    """The usage of the assistant messages of rows created since since_ms."""
+    total = no_usage()
+    for _session, created, event in rows:
+        found = usage_of(event) if created >= since_ms else None
+        if found:
+            for key, value in found.items():
+                total[key] += value
+            total["messages"] += 1
+    total["cost"] = round(total["cost"], 6)
+    return total
 
 
 def _ms(value):

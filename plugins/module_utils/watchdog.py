@@ -33,14 +33,14 @@ import socket
 import sys
 import time
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import alerts, config_txn, endpoints, fileops, fleet_plan
+from ansible_collections.agentfleet.vps.plugins.module_utils import alerts, config_txn, endpoints, fileops, fleet_plan, guardrails
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_env
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, exited, run_command, states_of
 
 DEFAULT_CONFIG = "/etc/agentfleet/watchdog.json"
 ACTIONS = ("restart", "reset_failed_start", "restore_last_good", "doctor_fix", "kill_port_holder")
 UNIT_PROPERTIES = ("Id", "ActiveState", "SubState", "Result", "ExecMainStatus", "NRestarts", "MainPID",
-                   "ActiveEnterTimestampMonotonic", "ControlGroup")
+                   "ActiveEnterTimestampMonotonic", "ControlGroup", "MemoryCurrent", "MemoryMax")
 LADDER = ("restart", "restore_last_good")
 ANSWER_SCHEMA = {
     "type": "object",
@@ -423,6 +423,31 @@ def plan(config, answer):
     return [first] + (["restore_last_good"] if first != "restore_last_good" else []), refused
 
 
+def memory_symptom(host, config, props):
+    """A healthy gateway over its memory budget (memory_budget_percent of
+    its MemoryMax): the symptom of a planned restart, else None."""
+    share = int(config.get("memory_budget_percent") or 0)
+    over = guardrails.over_budget(props, host.uid, share) if share else None
+    if not over:
+        return None
+    return "memory %s over its budget %s (%d %% of MemoryMax %s)" % (
+        guardrails.mib(over["used"]), guardrails.mib(over["budget"]), share, guardrails.mib(over["limit"]))
+
+
+def planned_restart(host, config, agent, symptom):
+    """A restart the watchdog plans (no LLM, no ladder), verified like any
+    remediation; a dict ready to log."""
+    ok, detail = act_restart(host, config, agent, None)
+    step = {"action": "restart", "detail": detail}
+    if ok:
+        ok, step["verify"] = verify(host, agent, int(config.get("ready_timeout", 90)))
+    step["result"] = "recovered" if ok else "failed"
+    return {"agent": agent["name"], "symptom": symptom, "log_excerpt": "",
+            "diagnosis": "over its memory budget: a planned restart before the kernel kills it",
+            "llm": {"used": False, "action": None, "error": None}, "action": "restart", "steps": [step],
+            "result": step["result"]}
+
+
 def remediate(host, config, agent, symptom):
     """One incident: diagnose, act, verify; a dict ready to log."""
     excerpt = log_excerpt(host, config, agent)
@@ -555,6 +580,9 @@ def run(config, host=None, now=None, trigger="manual"):
                 continue
             host_now = hosts[agent_user(agent, config)]
             symptom = symptom_of(host_now, agent, int(config.get("ready_timeout", 90)), states[agent["unit"]])
+            heal = remediate
+            if symptom is None:
+                symptom, heal = memory_symptom(host_now, config, states[agent["unit"]]), planned_restart
             if symptom is None:
                 summary["healthy"].append(agent["name"])
                 continue
@@ -571,7 +599,7 @@ def run(config, host=None, now=None, trigger="manual"):
                                          "playbooks/watchdog_reset.yml" % (len(entry["attempts"]), window),
                             "log_excerpt": "", "steps": []}
             else:
-                incident = remediate(host_now, config, agent, symptom)
+                incident = heal(host_now, config, agent, symptom)
                 entry["attempts"].append(stamp.timestamp())
             # `time` is when the line is written: the audit reads lines
             # newer than its last run, and a remediation takes minutes.

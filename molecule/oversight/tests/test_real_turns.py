@@ -5,9 +5,12 @@ deploys, and the checklist findings the audit reads from the
 transcripts. Runs after test_oversight.py; the tests depend on their
 order."""
 
+import datetime
 import json
 import re
 import time
+
+import pytest
 
 from fleet_checks import as_user, readyz, run_playbook, state_dir, unit, user_systemctl, wait_until, why
 
@@ -35,6 +38,34 @@ SCRIPTS = {
     "noproof": [{"text": "The task is done."}],
     "question": [{"text": "I looked at the failing build.\nShould I run the test suite again?"}],
 }
+
+
+USAGE_AT_START = {}
+
+
+def stored_usage(host, agent):
+    """(input, output) tokens of the assistant messages in the agent's
+    session store, read directly (the baseline the report's totals of the
+    day are compared from)."""
+    store = f"{state_dir(agent)}/agents/main/agent/openclaw-agent.sqlite"
+    out = host.run_test(
+        "python3 -c \"import json, os, sqlite3; p = '%s'; i = o = 0\n"
+        "if os.path.exists(p):\n"
+        "  c = sqlite3.connect('file:' + p + '?mode=ro', uri=True)\n"
+        "  for (e,) in c.execute('SELECT event_json FROM transcript_events WHERE event_json IS NOT NULL'):\n"
+        "    m = json.loads(e).get('message') or {}\n"
+        "    u = m.get('usage') if m.get('role') == 'assistant' else None\n"
+        "    if isinstance(u, dict): i += u.get('input', 0); o += u.get('output', 0)\n"
+        "print(i, o)\"" % store).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def usage_at_start(host):
+    """What coder-1's and reviewer's stores hold before this file's turns
+    (the scenario's earlier tests ran against another endpoint)."""
+    USAGE_AT_START.update({agent: stored_usage(host, agent) for agent in (CODER, "reviewer")},
+                          day=host.run_test("date -u +%F").stdout.strip())
 
 
 def turn(host, agent, session, message):
@@ -245,3 +276,39 @@ def test_scripted_turns_give_exactly_their_checklist_findings(host, endpoint):
     assert int(compressed.stdout) > 0, "no compressed transcript row was written"
     assert report["reviewer"]["status"] == "ok"
     assert ("reviewer-finding", CODER) in pairs(report)
+
+
+def test_the_reports_usage_is_what_the_endpoint_returned_and_an_overrun_is_one_alert(host, endpoint):
+    """coder-1 and reviewer (the two agents on the Anthropic messages API;
+    the coordinator speaks OpenAI's) took their turns of this file against
+    its endpoint: what the report's totals of the day grew by since the
+    file began is the sum of the usage blocks the endpoint answered with."""
+    report = audit(host)
+    day_start = datetime.datetime.fromisoformat(report["usage"]["day"]).replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+    answered = [r["answered"]["usage"] for r in requests(host, "/v1/messages")
+                if r["answered"]["status"] == 200 and r["time"] >= day_start]
+    used = [report["usage"]["agents"][agent] for agent in (CODER, "reviewer")]
+    # A file that began the day before counts from nothing (the day's totals).
+    before = [USAGE_AT_START[agent] if USAGE_AT_START["day"] == report["usage"]["day"] else (0, 0)
+              for agent in (CODER, "reviewer")]
+    assert answered and all(u["messages"] for u in used), used
+    grown = (sum(u["input"] for u in used) - sum(b[0] for b in before),
+             sum(u["output"] for u in used) - sum(b[1] for b in before))
+    assert grown == (sum(a["input_tokens"] for a in answered), sum(a["output_tokens"] for a in answered)), (
+        used, before, len(answered))
+    assert report["usage"]["total"]["totalTokens"] == sum(u["totalTokens"] for u in report["usage"]["agents"].values())
+
+    hooks = len(requests(host, "/webhook"))
+    budget = {"oversight_usage_budgets": {"reviewer": {"tokens": 1}}}
+    result = run_playbook("--tags", "oversight", "-e", json.dumps(budget))
+    assert result.returncode == 0, why(result)
+    report = audit(host)
+    over = [f for f in report["findings"] if f["rule"] == "usage-over-budget"]
+    assert [(f["agent"], f["evidence"]["kind"], f["new"]) for f in over] == [("reviewer", "tokens", True)], over
+    sent = [r["body"]["text"] for r in requests(host, "/webhook")[hooks:]]
+    assert [t for t in sent if "usage-over-budget" in t] == sent and len(sent) == 1, sent
+    hooks = len(requests(host, "/webhook"))
+    again = audit(host)
+    assert [f["new"] for f in again["findings"] if f["rule"] == "usage-over-budget"] == [False]
+    assert not [r for r in requests(host, "/webhook")[hooks:] if "usage-over-budget" in r["body"]["text"]]

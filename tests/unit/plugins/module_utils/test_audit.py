@@ -268,7 +268,7 @@ def store_path(agent):
     return os.path.join(agent["state_dir"], "agents", "main", "agent", "openclaw-agent.sqlite")
 
 
-def fake_store(agent, text, calls=(), answer=None, session="s", when=NOW):
+def fake_store(agent, text, calls=(), answer=None, session="s", when=NOW, usage=None):
     """A session store with OpenClaw's schema (in WAL mode, like the
     gateway's): a user message, the assistant's tool calls (each with its
     result) and its final answer."""
@@ -283,6 +283,8 @@ def fake_store(agent, text, calls=(), answer=None, session="s", when=NOW):
     if answer:
         events.append({"type": "message", "message": {"role": "assistant", "stopReason": "stop",
                                                       "content": [{"type": "text", "text": answer}]}})
+        if usage:
+            events[-1]["message"]["usage"] = usage
     conn = sqlite3.connect(store_path(agent))
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("CREATE TABLE IF NOT EXISTS transcript_events" + STORE_SCHEMA.split("transcript_events", 1)[1])
@@ -365,10 +367,10 @@ def test_read_transcripts_gives_sessions_and_the_new_ones(tmp_path):
     fake_store(agent, "new work", session="new", when=NOW)
     nobody = make_agent(tmp_path, "idle")
     read = audit.read_transcripts([agent, nobody], NOW - datetime.timedelta(minutes=5), str(tmp_path))
-    by_session, new = read["coder"]
+    by_session, new, _usage = read["coder"]
     assert sorted(by_session) == ["new", "old"] and new == {"new"}
     assert [e["text"] for e in by_session["old"]] == ["more old work"]
-    assert read["idle"] == ({}, set())
+    assert read["idle"][:2] == ({}, set())
 
 
 def test_checklist_findings_from_the_stores(tmp_path):
@@ -402,7 +404,7 @@ def test_an_unreadable_store_is_one_finding(tmp_path):
     assert [f["rule"] for f in audit.check_checklist({"checklist": CHECKLIST_ON}, sessions)] == ["transcript-unreadable"]
 
 
-def test_checklist_off_finds_nothing_and_reads_no_transcripts(tmp_path, monkeypatch):
+def test_checklist_off_finds_nothing_and_the_usage_is_still_read(tmp_path, monkeypatch):
     assert audit.check_checklist({"checklist": CHECKLIST_OFF}, {"coder": "cannot read"}) == []
     assert audit.check_checklist({}, {"coder": "cannot read"}) == []
     agent = make_agent(tmp_path)
@@ -410,13 +412,15 @@ def test_checklist_off_finds_nothing_and_reads_no_transcripts(tmp_path, monkeypa
     monkeypatch.setattr(audit, "user_units", lambda units, user: {u: {"ActiveState": "active", "NRestarts": "0"} for u in units})
     reads = []
     real = audit.read_transcripts
-    monkeypatch.setattr(audit, "read_transcripts", lambda *args: reads.append(args) or real(*args))
+    monkeypatch.setattr(audit, "read_transcripts", lambda *args, **kw: reads.append(args) or real(*args, **kw))
     config = {"agents": [dict(agent, port=1)], "report_dir": str(tmp_path), "secrets": {},
               "constitution_state_dir": str(tmp_path / "none"), "incident_log": str(tmp_path / "none.jsonl")}
     for checklist in (None, CHECKLIST_OFF):
         report, _state = audit.collect(dict(config, checklist=checklist), {}, NOW, use_reviewer=False)
-        assert reads == [] and "startup-sequence" not in [f["rule"] for f in report["findings"]]
-    # Turned on, the same run reads the store and finds what is in it.
+        assert "startup-sequence" not in [f["rule"] for f in report["findings"]]
+        assert report["usage"]["agents"]["coder"]["messages"] == 0
+    # Turned on, the same one read of the store finds what is in it.
+    reads.clear()
     report, _state = audit.collect(dict(config, checklist=CHECKLIST_ON), {}, NOW, use_reviewer=False)
     assert len(reads) == 1
     assert {"startup-sequence", "avoidable-question"} <= {f["rule"] for f in report["findings"]}
@@ -470,3 +474,30 @@ def test_a_second_run_while_one_holds_the_lock_refuses(tmp_path):
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(audit.AuditError, match="another audit"):
             audit.run({"agents": [], "report_dir": str(report_dir), "secrets": {}})
+
+
+def test_usage_of_the_day_is_summed_per_agent_and_a_budget_overrun_is_one_finding(tmp_path, monkeypatch):
+    agent = make_agent(tmp_path)
+    usage = {"input": 1000, "output": 200, "cacheRead": 50, "cacheWrite": 0, "totalTokens": 1250,
+             "cost": {"total": 0.0125}}
+    yesterday = NOW.replace(hour=0, minute=0, second=0) - datetime.timedelta(minutes=1)
+    fake_store(agent, "old", answer="done", session="y", when=yesterday, usage=usage)
+    for session in ("a", "b"):
+        fake_store(agent, "work", answer="done", session=session, when=NOW, usage=usage)
+    # What an agent writes into its own store is bounded: nonsense is 0, a huge count capped.
+    fake_store(agent, "forged", answer="x", session="f", when=NOW,
+               usage={"input": "9" * 30, "output": -5, "totalTokens": 1e300, "cost": {"total": float("nan")}})
+    monkeypatch.setattr(audit, "user_units", lambda units, user: {u: {"ActiveState": "active", "NRestarts": "0"} for u in units})
+    config = {"agents": [dict(agent, port=1)], "report_dir": str(tmp_path), "secrets": {},
+              "constitution_state_dir": str(tmp_path / "none"), "incident_log": str(tmp_path / "none.jsonl"),
+              "usage_budgets": {"default": {"tokens": 0}, "agents": {"coder": {"tokens": 2000, "cost": 1}}}}
+    report, state = audit.collect(config, {}, NOW, use_reviewer=False)
+    used = report["usage"]["agents"]["coder"]
+    assert (used["input"], used["output"], used["cacheRead"], used["messages"]) == (2000, 400, 100, 3)
+    assert used["totalTokens"] == 2500 + 10 ** 12 and used["cost"] == 0.025
+    assert report["usage"]["total"] == used and report["usage"]["day"] == NOW.date().isoformat()
+    over = [f for f in report["findings"] if f["rule"] == "usage-over-budget"]
+    assert [(f["agent"], f["evidence"]["kind"]) for f in over] == [("coder", "tokens")]
+    again, _state = audit.collect(config, state, NOW + datetime.timedelta(minutes=5), use_reviewer=False)
+    assert [f["new"] for f in again["findings"] if f["rule"] == "usage-over-budget"] == [False]
+    assert "| coder | 3 | 2000 | 400 |" in audit.markdown(report)

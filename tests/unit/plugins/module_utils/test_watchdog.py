@@ -402,3 +402,19 @@ def test_forged_numbers_and_long_values_from_a_manager_are_cleaned(monkeypatch):
     props = wd.Host("openclaw-a").units(["openclaw-gateway-a.service"])["openclaw-gateway-a.service"]
     assert props["ActiveEnterTimestampMonotonic"] == "0" and props["NRestarts"] == "0"
     assert len(props["SubState"]) == 256 and "Bogus" not in props
+
+
+def test_a_gateway_over_its_memory_budget_gets_a_planned_restart_through_the_breaker(fleet, monkeypatch):
+    host = ScriptedHost(state="active", substate="running")
+    host.props.update(MemoryCurrent=str(1900 << 20), MemoryMax=str(2048 << 20))
+    monkeypatch.setattr(host, "probe", lambda url, body=None: (True, "ok"), raising=False)
+    assert wd.run(dict(fleet, memory_budget_percent=0), host=host)["healthy"] == ["coder"]
+    host.pending = "restart"
+    summary = wd.run(dict(fleet, memory_budget_percent=90), host=host)
+    [incident] = incidents(fleet)
+    assert incident["symptom"] == "memory 1900.0 MiB over its budget 1843.2 MiB (90 % of MemoryMax 2048.0 MiB)"
+    assert incident["action"] == "restart" and incident["llm"]["used"] is False and summary["healthy"] == []
+    assert ("systemctl", "restart", "openclaw-gateway-coder.service") in host.calls
+    assert len(wd.load_breaker(fleet["state_dir"])["coder"]["attempts"]) == 1
+    host.props.update(MemoryCurrent=str(1000 << 20))
+    assert wd.run(dict(fleet, memory_budget_percent=90), host=host)["healthy"] == ["coder"]
