@@ -28,7 +28,7 @@ from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checkl
 from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks as checks
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, endpoints
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, transcripts
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_env
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import last_json, read_env
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, clean, run_command, states_of
 
 DEFAULT_CONFIG = "/etc/agentfleet/oversight.json"
@@ -386,11 +386,8 @@ def system_event(coordinator, new):
     # The token goes in the environment: on the command line every user
     # of the host could read it in the process list.
     rc, out, err = run_command(argv, {"OPENCLAW_GATEWAY_TOKEN": token}, timeout=coordinator.get("timeout", 120))
-    try:
-        answer = json.loads(out[out.find("{"):]) if "{" in out else {}
-    except ValueError:
-        answer = {}
-    ok = rc == 0 and isinstance(answer, dict) and answer.get("ok") is True
+    answer = last_json(out)
+    ok = rc == 0 and answer.get("ok") is True
     return {"ok": ok, "rc": rc, "answer": answer, "error": None if ok else (err.strip() or out.strip())[-500:]}
 
 

@@ -24,10 +24,10 @@ import os
 import pwd
 import re
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import compile_cache, config_txn, fileops
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import last_json
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, exited, run_command
 
 DEFAULT_CONFIG = "/etc/agentfleet/backup.json"
@@ -57,13 +57,6 @@ def now_utc():
 
 def stamp(now):
     return now.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
-def parse_stamp(name):
-    found = ARCHIVE.match(name or "")
-    if not found:
-        return None
-    return datetime.datetime.strptime(found.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
 
 
 def manifest_path(directory, name):
@@ -164,16 +157,6 @@ class Agent:
 
     def remove_work_dir(self):
         self.run(["rm", "-rf", "--", self.work])
-
-
-def last_json(text):
-    """The JSON document OpenClaw prints after any warnings."""
-    start = (text or "").find("{")
-    try:
-        answer = json.loads(text[start:]) if start >= 0 else {}
-    except ValueError:
-        return {}
-    return answer if isinstance(answer, dict) else {}
 
 
 # ------------------------------------------------------------------ create
@@ -336,23 +319,17 @@ def swap_parts(entry, staged_root, prev_root):
     ]
 
 
-def wait_ready(agent, port, timeout, sleep=time.sleep, clock=time.monotonic):
-    """(ready, detail): /readyz within timeout; ends early when the
-    gateway's unit has exited."""
-    deadline, detail = clock() + timeout, ""
-    while True:
-        ok, detail = config_txn.readyz(port, timeout=5)
-        if ok:
-            return True, detail
+def wait_ready(agent, port, timeout):
+    """(ready, detail): /readyz within timeout, the way config_change waits;
+    ends early when the gateway's unit has exited."""
+    def gone():
         try:
-            gone = exited(agent.manager.show([agent.agent["unit"]]).get(agent.agent["unit"], {}))
+            return exited(agent.manager.show([agent.agent["unit"]]).get(agent.agent["unit"], {}))
         except RuntimeError:
-            gone = None
-        if gone:
-            return False, gone
-        if clock() >= deadline:
-            return False, detail
-        sleep(2)
+            return None
+    health = {"url": "http://127.0.0.1:%d/readyz" % port, "body": config_txn.READY_BODY, "delay": 2, "timeout": 5,
+              "retries": max(1, -(-timeout // 2))}
+    return config_txn.wait_healthy(health, gone=gone)
 
 
 def swap_in(agent, entry, parts, ready_timeout):

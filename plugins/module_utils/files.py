@@ -80,3 +80,14 @@ def in_place(states, directories=(), files=(), uid=0, gid=0, key=None, absent=()
             and all(matches(f, "file", "0644") and states[f["path"]].get("nlink") == 1 and states[f["path"]].get("sha256")
                     == digest(f["content"].encode("utf-8"), key) for f in files)
             and all((states.get(a["path"]) or {}).get("exists") is False for a in absent))
+
+
+def last_json(text):
+    """The JSON object an OpenClaw CLI run prints after any warnings
+    ({} when there is none)."""
+    start = (text or "").find("{")
+    try:
+        answer = json.loads(text[start:]) if start >= 0 else {}
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}

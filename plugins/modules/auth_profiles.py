@@ -111,7 +111,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import auth_store, compile_cache, fileops
-from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_env
+from ansible_collections.agentfleet.vps.plugins.module_utils.files import last_json, read_env
 
 WORKERS = 3
 
@@ -119,15 +119,6 @@ WORKERS = 3
 def as_agent(module, agent, args, env):
     argv = ["runuser", "-u", agent["user"], "--", module.params["openclaw"]] + args
     return module.run_command(argv, environ_update=env, cwd="/")
-
-
-def last_json(text):
-    """The JSON document OpenClaw prints after any warnings."""
-    start = text.find("{")
-    try:
-        return json.loads(text[start:]) if start >= 0 else {}
-    except ValueError:
-        return {}
 
 
 def apply(module, agent, want, work, env):
