@@ -20,6 +20,10 @@ changes the endpoint's behaviour by rewriting it:
 
 Answers are streamed (SSE) when the request asks for it, the way each API
 streams; OpenClaw always asks.
+
+It also plays Telegram's Bot API (/bot<TOKEN>/<method>, a channel's
+apiRoot pointed here): the bot exists, no update ever comes (a long poll
+is held 10 s), every other call succeeds.
 """
 
 import argparse
@@ -32,6 +36,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SCRIPT_RE = re.compile(r"\[\[script:([\w.-]+)\]\]")
 DEFAULT_USAGE = {"input_tokens": 120, "output_tokens": 30}
+TELEGRAM_RE = re.compile(r"^/bot[^/]+/(\w+)")
+TELEGRAM_BOT = {"id": 4242, "is_bot": True, "first_name": "Fake", "username": "fake_agent_bot",
+                "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
 
 
 def text_of(content):
@@ -176,6 +183,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):  # noqa: N802 (http.server's name)
+        if TELEGRAM_RE.match(self.path):
+            self.telegram(None)
+            return
         self.record(None, {"status": 200})
         self.reply(200, {"object": "list", "data": []})
 
@@ -185,6 +195,9 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or "null")
         except ValueError:
             body = raw
+        if TELEGRAM_RE.match(self.path):
+            self.telegram(body)
+            return
         api = next((fn for suffix, fn in API.items() if self.path.split("?")[0].endswith(suffix)), None)
         if api is None:
             self.record(body, {"status": 200})
@@ -208,6 +221,17 @@ class Handler(BaseHTTPRequestHandler):
             self.stream(events, done=api is chat_events)
         else:
             self.reply(200, whole)
+
+    def telegram(self, body):
+        method = TELEGRAM_RE.match(self.path).group(1)
+        self.record(body, {"status": 200, "telegram": method})
+        if method == "getMe":
+            self.reply(200, {"ok": True, "result": TELEGRAM_BOT})
+        elif method == "getUpdates":
+            time.sleep(10)
+            self.reply(200, {"ok": True, "result": []})
+        else:
+            self.reply(200, {"ok": True, "result": True})
 
     # ------------------------------------------------------------ helpers
 

@@ -63,7 +63,7 @@ def fleet_env_files(plan, agents, fleet_credentials):
             "path": "%s/gateway.env" % entry["state_dir"],
             "agent": entry["name"],
             "owner": entry["user"],
-            "values": fleet_plan.gateway_env(entry, creds, agent.get("token")),
+            "values": fleet_plan.gateway_env(entry, creds, agent.get("token"), agent.get("channels")),
             "generate": ["OPENCLAW_GATEWAY_TOKEN"],
         })
     return result

@@ -31,6 +31,23 @@ def quote(text, limit=300):
     return "`%s`" % flat
 
 
+# Incoming webhook payloads: Slack's {"text"} (also what Mattermost,
+# Rocket.Chat and most chat bridges take) and Discord's {"content"}.
+WEBHOOK_FORMATS = ("slack", "discord")
+DISCORD_MAX = 2000
+
+
+def webhook_payload(text, kind="slack"):
+    """The webhook body of one alert. Quoted agent text must not ping a
+    channel or forge a link: Slack reads <!channel> and <url|label> in any
+    text (its three escapes defuse them), Discord parses no mention when
+    allowed_mentions says so."""
+    if kind == "discord":
+        body = text if len(text) <= DISCORD_MAX else text[:DISCORD_MAX - 1] + "\u2026"
+        return {"content": body, "allowed_mentions": {"parse": []}}
+    return {"text": text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")}
+
+
 def append(path, lines):
     """Append whole lines to ALERTS.md (root's, 0644, created with HEADER),
     never through a link the agent put there."""

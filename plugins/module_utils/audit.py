@@ -345,7 +345,8 @@ def send_alerts(config, report):
         sent, errors = 0, []
         for item in new:
             try:
-                endpoints.post_json(url, {"text": "agentfleet oversight on %s: %s" % (report["host"], alert_line(item))},
+                text = "agentfleet oversight on %s: %s" % (report["host"], alert_line(item))
+                endpoints.post_json(url, alerts.webhook_payload(text, config.get("webhook_format", "slack")),
                                     timeout=config.get("webhook_timeout", 10))
                 sent += 1
             except OSError as exc:

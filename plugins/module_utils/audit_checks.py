@@ -455,7 +455,8 @@ def first_deploy(agent):
 
 def check_backups(agents, settings, now):
     """backup-stale: an agent's newest archive (root's manifest) is older
-    than max_age_hours, or it has none that long after its first deploy.
+    than max_age_hours, or it has none that long after its first deploy,
+    or its off-host copy failed.
     settings: {"dir", "max_age_hours"}; no dir, no rule."""
     findings = []
     if not (settings or {}).get("dir"):
@@ -465,6 +466,11 @@ def check_backups(agents, settings, now):
         directory = os.path.join(settings["dir"], agent["name"])
         manifests = backup.listing(directory)
         newest = parse_time(manifests[-1]["created"]) if manifests else None
+        offsite = manifests[-1].get("offsite") if manifests else None
+        if isinstance(offsite, dict) and offsite.get("ok") is False:
+            findings.append(finding("backup-stale", agent["name"], "newest backup %s was not copied off the host: %s" % (
+                manifests[-1]["archive"], offsite.get("detail")), {"dir": directory, "offsite": offsite},
+                subject=manifests[-1]["archive"] + " offsite"))
         if newest is not None:
             if now - newest > limit:
                 findings.append(finding("backup-stale", agent["name"], "newest backup %s is %.1f h old (limit %s h)" % (

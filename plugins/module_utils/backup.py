@@ -26,7 +26,7 @@ import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import compile_cache, config_txn, fileops
+from ansible_collections.agentfleet.vps.plugins.module_utils import backup_offsite, compile_cache, config_txn, fileops
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import last_json
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, exited, run_command
 
@@ -183,10 +183,26 @@ def take(config, entry, now, trigger, agent=None):
         "sha256": digest, "size": size, "trigger": trigger,
         "openclaw": {key: answer.get(key) for key in ("archiveRoot", "createdAt", "verified")},
     }
-    fileops.write_atomic(manifest_path(directory, name), (json.dumps(manifest, sort_keys=True) + "\n").encode(),
-                         mode=0o600)
-    manifest["pruned"] = prune(directory, config.get("keep", 7))
-    return manifest
+    write_manifest(directory, manifest)
+    pruned = prune(directory, config.get("keep", 7))
+    if config.get("offsite"):
+        manifest = dict(manifest, offsite=offsite_copy(config["offsite"], directory, manifest))
+        write_manifest(directory, manifest)
+    return dict(manifest, pruned=pruned)
+
+
+def write_manifest(directory, manifest):
+    fileops.write_atomic(manifest_path(directory, manifest["archive"]),
+                         (json.dumps(manifest, sort_keys=True) + "\n").encode(), mode=0o600)
+
+
+def offsite_copy(remote, directory, manifest):
+    """The archive and its manifest to the operator's SSH target; what
+    happened, for the manifest (the audit reports a failed copy)."""
+    with fileops.open_read(os.path.join(directory, manifest["archive"])) as archive:
+        ok, detail = backup_offsite.send(remote, manifest["agent"], archive, manifest)
+    return {"ok": ok, "target": backup_offsite.target(remote), "detail": detail,
+            "time": now_utc().isoformat(timespec="seconds")}
 
 
 def copy_in(source, target, max_bytes=None):
@@ -222,8 +238,11 @@ def run(config, now=None, trigger="manual", names=None, make_agent=None):
         try:
             agent = make_agent(entry) if make_agent else None
             manifest = take(config, entry, now or now_utc(), trigger, agent)
-            return {"agent": entry["name"], "ok": True, "archive": manifest["archive"],
-                    "size": manifest["size"], "pruned": manifest["pruned"]}
+            result = {"agent": entry["name"], "ok": True, "archive": manifest["archive"],
+                      "size": manifest["size"], "pruned": manifest["pruned"]}
+            if "offsite" in manifest:
+                result.update(offsite=manifest["offsite"], ok=manifest["offsite"]["ok"])
+            return result
         except (BackupError, OSError, KeyError) as exc:
             return {"agent": entry["name"], "ok": False, "error": str(exc)[:1000]}
     entries = [e for e in config["agents"] if not names or e["name"] in names]

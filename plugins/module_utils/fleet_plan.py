@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 import re
 
+from ansible_collections.agentfleet.vps.plugins.module_utils import channels
+
 PROFILE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 # OpenClaw's own rule for env var names in SecretRefs and substitutions.
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
@@ -242,6 +244,10 @@ def build_plan(agents, base=18800, stride=200, listeners=(), user_uids=None, fle
     ports = assign_ports(agents, base, stride)
     uids = {a["name"]: (user_uids or {}).get(service_user(prefix, a["name"])) for a in present}
     check_ports({a["name"]: ports[a["name"]] for a in present}, listeners, uids)
+    try:
+        channels.check(present)
+    except channels.ChannelError as exc:
+        raise PlanError(str(exc)) from None
     plan = []
     for agent in agents:
         user = service_user(prefix, agent["name"])
@@ -267,6 +273,8 @@ def build_plan(agents, base=18800, stride=200, listeners=(), user_uids=None, fle
             entry["model"] = {"primary": model["primary"], "fallbacks": list(model.get("fallbacks") or [])}
             entry["providers"] = sorted(set(provider_of(m) for m in [model["primary"]] + entry["model"]["fallbacks"]))
             entry["auth_profiles"] = auth_profiles(entry["providers"], credentials)
+            # What openclaw.json says of them: references, no token.
+            entry["channels"] = channels.openclaw(agent.get("channels"))
         plan.append(entry)
     return plan
 
@@ -287,17 +295,19 @@ def auth_profiles(providers, credentials):
             for provider in providers if len(credentials.get(provider) or []) > 1}
 
 
-def gateway_env(agent, credentials, token=None):
+def gateway_env(agent, credentials, token=None, channel_specs=None):
     """The secrets env file of one agent as a dict. Only providers the
     model chain uses are written: a key the agent cannot use is a key it
     cannot leak. The first key is the primary tier, the next the secondary
-    tier (auth_profiles)."""
+    tier (auth_profiles). channel_specs: the inventory's channels of the
+    agent, whose tokens only this file holds."""
     env = {}
     if token:
         env["OPENCLAW_GATEWAY_TOKEN"] = token
     for provider in agent["providers"]:
         for index, key in enumerate(credentials[provider]):
             env[key_env(provider, index)] = key
+    env.update(channels.env(channel_specs))
     return env
 
 
@@ -325,6 +335,8 @@ def openclaw_config(agent, workspace, version, extra=None, logs=None):
             },
         },
     }
+    if agent.get("channels"):
+        base["channels"] = copy.deepcopy(agent["channels"])
     profiles = agent.get("auth_profiles") or {}
     if profiles:
         base["auth"] = {

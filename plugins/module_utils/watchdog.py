@@ -525,8 +525,8 @@ def record(config, incident):
     url = config["secrets"].get("webhook_url")
     if url:
         try:
-            endpoints.post_json(url, {"text": "agentfleet watchdog on %s: %s" % (
-                socket.gethostname(), alert_line(incident).strip("- \n"))}, timeout=15)
+            text = "agentfleet watchdog on %s: %s" % (socket.gethostname(), alert_line(incident).strip("- \n"))
+            endpoints.post_json(url, alerts.webhook_payload(text, config.get("webhook_format", "slack")), timeout=15)
         except (OSError, ValueError) as exc:
             incident["webhook_error"] = str(exc)
 

@@ -120,10 +120,12 @@ def test_an_archive_over_the_size_limit_is_not_kept(tmp_path):
 
 
 def test_run_goes_on_after_one_agent_fails(tmp_path):
+    # Each agent a home of its own: the two run side by side.
     (tmp_path / "home").mkdir()
+    (tmp_path / "home2").mkdir()
     conf = dict(config(tmp_path), agents=[entry(tmp_path), dict(entry(tmp_path), name="reviewer")])
     agents = {"coder": ScriptedAgent(tmp_path / "home", made=b"x" * 1001),
-              "reviewer": ScriptedAgent(tmp_path / "home")}
+              "reviewer": ScriptedAgent(tmp_path / "home2")}
     results = backup.run(conf, now=NOW, trigger="service", make_agent=lambda e: agents[e["name"]])
     assert [(r["agent"], r["ok"]) for r in results] == [("coder", False), ("reviewer", True)]
 
@@ -262,3 +264,29 @@ def test_backup_stale_fires_past_the_limit_and_stays_quiet_before(tmp_path):
     found = audit_checks.check_backups(agents, settings, NOW + datetime.timedelta(hours=37))
     assert [f["rule"] for f in found] == ["backup-stale"] and "37.0 h old (limit 36 h)" in found[0]["summary"]
     assert audit_checks.check_backups(agents, dict(settings, dir=""), NOW + datetime.timedelta(hours=37)) == []
+
+
+def test_a_failed_off_host_copy_is_in_the_manifest_the_result_and_the_audit(tmp_path, monkeypatch):
+    (tmp_path / "home").mkdir()
+    sent = []
+
+    def send(remote, agent, archive, manifest):
+        sent.append((agent, archive.read(), manifest["archive"]))
+        return remote["host"] == "good.example", "ssh to %s exited 255: Host key verification failed." % remote["host"]
+    monkeypatch.setattr(backup.backup_offsite, "send", send)
+    remote = {"host": "good.example", "user": "b", "path": "/srv", "key_file": "k", "known_hosts_file": "h"}
+    conf = dict(config(tmp_path), agents=[entry(tmp_path)], offsite=remote)
+    good = backup.run(conf, now=NOW, trigger="service", make_agent=lambda e: ScriptedAgent(tmp_path / "home"))
+    assert good[0]["ok"] is True and good[0]["offsite"]["ok"] is True
+    assert sent == [("coder", b"archive bytes", "20261203T030000Z.tar.gz")]
+    settings = {"dir": conf["dir"], "max_age_hours": 36}
+    agents = [dict(entry(tmp_path), config=str(tmp_path / "openclaw.json"), store_dir="")]
+    assert audit_checks.check_backups(agents, settings, NOW) == []
+
+    conf["offsite"] = dict(remote, host="bad.example")
+    later = NOW + datetime.timedelta(hours=1)
+    bad = backup.run(conf, now=later, trigger="service", make_agent=lambda e: ScriptedAgent(tmp_path / "home"))
+    assert bad[0]["ok"] is False and "Host key verification failed" in bad[0]["offsite"]["detail"]
+    assert backup.listing(os.path.join(conf["dir"], "coder"))[-1]["offsite"]["ok"] is False
+    found = audit_checks.check_backups(agents, settings, later)
+    assert [f["rule"] for f in found] == ["backup-stale"] and "not copied off the host" in found[0]["summary"]
