@@ -24,6 +24,7 @@ import urllib.request
 from ansible_collections.agentfleet.vps.plugins.module_utils import backup, endpoints, guardrails
 from ansible_collections.agentfleet.vps.plugins.module_utils.config_txn import ConfigStore, checksum
 from ansible_collections.agentfleet.vps.plugins.module_utils.constitution import BLOCK_RE, HANDOFF
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import child_env
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, fleet_plan
 
 SEVERITIES = ("info", "warning", "critical")
@@ -218,7 +219,7 @@ def git(path, *args, user=None):
         argv = ["runuser", "-u", user, "--"] + argv
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=GIT_TIMEOUT,
-                              env=dict(os.environ, **GIT_ENV))
+                              env=child_env(GIT_ENV))
     except (OSError, subprocess.TimeoutExpired) as exc:
         return 124, "", str(exc)
     return proc.returncode, proc.stdout.strip(), proc.stderr.strip()

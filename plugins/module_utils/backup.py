@@ -47,6 +47,15 @@ CHUNK = 1 << 20
 ARCHIVE_ROOT = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]*$")
 
 
+# What OpenClaw's CLI (the agent's process) says of its archive goes into
+# root's manifest only in these shapes.
+CREATED_AT = re.compile(r"^[0-9T:.+-]{1,40}Z?$")
+
+
+def bounded(value, shape, limit=200):
+    return value if isinstance(value, str) and len(value) <= limit and shape.match(value) else None
+
+
 class BackupError(Exception):
     pass
 
@@ -181,7 +190,8 @@ def take(config, entry, now, trigger, agent=None):
     manifest = {
         "archive": name, "agent": entry["name"], "created": now.astimezone(datetime.timezone.utc).isoformat(),
         "sha256": digest, "size": size, "trigger": trigger,
-        "openclaw": {key: answer.get(key) for key in ("archiveRoot", "createdAt", "verified")},
+        "openclaw": {"archiveRoot": bounded(answer.get("archiveRoot"), ARCHIVE_ROOT),
+                     "createdAt": bounded(answer.get("createdAt"), CREATED_AT), "verified": True},
     }
     write_manifest(directory, manifest)
     pruned = prune(directory, config.get("keep", 7))
@@ -199,8 +209,11 @@ def write_manifest(directory, manifest):
 def offsite_copy(remote, directory, manifest):
     """The archive and its manifest to the operator's SSH target; what
     happened, for the manifest (the audit reports a failed copy)."""
-    with fileops.open_read(os.path.join(directory, manifest["archive"])) as archive:
-        ok, detail = backup_offsite.send(remote, manifest["agent"], archive, manifest)
+    try:
+        with fileops.open_read(os.path.join(directory, manifest["archive"])) as archive:
+            ok, detail = backup_offsite.send(remote, manifest["agent"], archive, manifest)
+    except OSError as exc:
+        ok, detail = False, "cannot read the archive to copy it: %s" % exc
     return {"ok": ok, "target": backup_offsite.target(remote), "detail": detail,
             "time": now_utc().isoformat(timespec="seconds")}
 

@@ -47,7 +47,8 @@ def ssh_argv(remote):
     return ["ssh", "-F", "/dev/null", "-i", remote["key_file"], "-o", "IdentitiesOnly=yes",
             "-o", "UserKnownHostsFile=" + remote["known_hosts_file"], "-o", "GlobalKnownHostsFile=/dev/null",
             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ForwardAgent=no",
-            "-o", "ConnectTimeout=20", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
+            # The pinned line names the host as given, whatever the port.
+            "-o", "HostKeyAlias=" + remote["host"], "-o", "ConnectTimeout=20", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
             "-p", str(remote.get("port", 22)), "-l", remote["user"], "--", remote["host"]]
 
 

@@ -67,10 +67,22 @@ def _check_one(agent, kind, spec):
     extra = spec.get("config", {})
     if not isinstance(extra, dict):
         raise ChannelError("%s.config must be a mapping of OpenClaw's channels.%s settings" % (where, kind))
-    named = sorted(set(extra) & set(SECRET_KEYS))
+    named = secret_keys_in(extra)
     if named:
         raise ChannelError("%s.config must not hold %s: give the token as %s.%s, which keeps it out of "
                            "openclaw.json" % (where, ", ".join(named), where, next(iter(KINDS[kind]["tokens"]))))
+
+
+def secret_keys_in(settings, depth=0):
+    """Secret keys anywhere in a channel's settings (accounts.<id>.botToken
+    too), by their dotted paths."""
+    found = []
+    if isinstance(settings, dict) and depth < 8:
+        for key, value in settings.items():
+            if key in SECRET_KEYS:
+                found.append(str(key))
+            found += ["%s.%s" % (key, inner) for inner in secret_keys_in(value, depth + 1)]
+    return sorted(found)
 
 
 def fingerprint(token):
@@ -102,7 +114,7 @@ def check(agents):
                         "messages)" % (tuple(other.split(".")) + (name, kind, field)))
         raw = ((agent.get("config") or {}).get("channels") or {})
         for kind, settings in raw.items() if isinstance(raw, dict) else ():
-            named = sorted(set(settings) & set(SECRET_KEYS)) if isinstance(settings, dict) else []
+            named = secret_keys_in(settings)
             if named:
                 raise ChannelError(
                     "fleet_agents[%s].config.channels.%s holds %s: openclaw.json would carry the secret in plain "

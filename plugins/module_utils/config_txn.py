@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -194,8 +195,10 @@ def probe(url, status=(200,), body=None, timeout=5):
             code, text = response.status, response.read(4096).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         code, text = exc.code, exc.read(4096).decode("utf-8", "replace")
-    except (OSError, ValueError) as exc:
-        return False, "no answer from %s: %s" % (url, exc)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        # Whatever listens on a gateway's port may be the agent's own: a
+        # reply that is not HTTP is a failed probe, never a crash.
+        return False, "no answer from %s: %r" % (url, exc)
     if code not in status:
         return False, "%s answered %d, expected %s: %s" % (url, code, "/".join(map(str, status)), text[:200])
     if body and not re.search(body, text):

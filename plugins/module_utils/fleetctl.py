@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import backup, config_txn, fileops
 from ansible_collections.agentfleet.vps.plugins.module_utils.alerts import quote
-from ansible_collections.agentfleet.vps.plugins.module_utils.audit import load_config, user_units
+from ansible_collections.agentfleet.vps.plugins.module_utils.audit import AuditError, load_config, user_units
 from ansible_collections.agentfleet.vps.plugins.module_utils.audit_checks import parse_time
 from ansible_collections.agentfleet.vps.plugins.module_utils.constitution import ledger_path
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import agent_user
@@ -44,6 +44,7 @@ REPORT = re.compile(r"^audit-(\d{8})T\d{6}Z\.json$")
 MAX_LOG = 8 * 1024 * 1024
 MAX_REPORT = 16 * 1024 * 1024
 TEXT_LIMIT = 160
+MAX_DAYS = 3650
 
 
 def now_utc():
@@ -65,11 +66,14 @@ def json_lines(path):
     return found
 
 
-def read_json(path, limit=MAX_REPORT):
+def read_json(path, limit=None):
+    """The JSON document of a root file; None when it is missing, too large
+    or not JSON (nested past the parser's depth included)."""
+    limit = limit or MAX_REPORT
     try:
-        data = fileops.read_bytes(path, limit=limit)
-        return json.loads(data) if data else None
-    except (OSError, ValueError):
+        data = fileops.read_bytes(path, limit=limit + 1)
+        return json.loads(data) if data and len(data) <= limit else None
+    except (OSError, ValueError, RecursionError):
         return None
 
 
@@ -103,7 +107,15 @@ def latest_report(config):
     """The newest report, found by name: latest.json is a link, and
     nothing here follows one."""
     names = report_names(config)
-    return (read_json(os.path.join(config["report_dir"], "reports", names[-1])) if names else None) or {}
+    if not names:
+        return {}
+    report = read_json(os.path.join(config["report_dir"], "reports", names[-1]))
+    # Said, not shown as a clean report.
+    return report if isinstance(report, dict) else {"unreadable": names[-1]}
+
+
+def audit_time(report):
+    return report.get("unreadable") and "%s (unreadable)" % report["unreadable"] or report.get("time")
 
 
 def findings_of_day(config, day):
@@ -113,7 +125,11 @@ def findings_of_day(config, day):
     names = [n for n in report_names(config) if REPORT.match(n).group(1) == day]
     seen = {}
     for name in names:
-        report = read_json(os.path.join(reports, name)) or {}
+        report = read_json(os.path.join(reports, name))
+        if not isinstance(report, dict):
+            seen[name] = {"key": name, "rule": "report-unreadable", "severity": "warning", "agent": "-",
+                          "summary": "report %s is too large or not JSON" % name, "reports": 1}
+            continue
         for item in report.get("findings") or []:
             if not isinstance(item, dict) or "key" not in item:
                 continue
@@ -140,11 +156,15 @@ def backups(config, now):
 
 
 def planned_model(agent):
-    """The primary model of root's last good copy of the agent's config
-    (what the deploy wrote, not what the agent may have made of it)."""
-    config = read_json(os.path.join(agent.get("store_dir") or "/nonexistent", "openclaw.json.last-good"), 1024 * 1024)
-    model = (((config or {}).get("agents") or {}).get("defaults") or {}).get("model")
-    return model.get("primary") if isinstance(model, dict) else model if isinstance(model, str) else None
+    """The primary model of root's last good copy of the agent's config:
+    what the deploy wrote, or the agent's own config that a readiness
+    check promoted, so any shape at all."""
+    node = read_json(os.path.join(agent.get("store_dir") or "/nonexistent", "openclaw.json.last-good"), 1024 * 1024)
+    for key in ("agents", "defaults", "model"):
+        node = node.get(key) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node = node.get("primary")
+    return node if isinstance(node, str) else None
 
 
 def unit_states(config):
@@ -166,7 +186,7 @@ def status(config, now, units=None, ready=None):
     with ThreadPoolExecutor(max_workers=max(1, min(len(agents), 8))) as pool:
         answers = list(pool.map(lambda a: ready(a["port"], timeout=3), agents))
     report = latest_report(config)
-    logged = incidents(config, now, days=3650)
+    logged = incidents(config, now, days=MAX_DAYS)
     result = []
     for agent, (is_ready, detail) in zip(agents, answers):
         unit = units.get(agent["unit"], {})
@@ -180,7 +200,7 @@ def status(config, now, units=None, ready=None):
             if last_incident else None,
             "last_finding": {k: last_finding.get(k) for k in ("rule", "severity", "summary")}
             if last_finding else None,
-            "last_audit": report.get("time")})
+            "last_audit": audit_time(report)})
     return result
 
 
@@ -197,7 +217,7 @@ def sitrep(config, now):
         "findings": findings_of_day(config, day.replace("-", "")),
         "incidents": [i for i in incidents(config, now, days=1) if (parse_time(i.get("time")) or start) >= start],
         "violations": [v for v in violations(config, now, days=1) if (parse_time(v.get("time")) or start) >= start],
-        "usage": usage, "backups": backups(config, now), "last_audit": report.get("time")}
+        "usage": usage, "backups": backups(config, now), "last_audit": audit_time(report)}
 
 
 def run_audit(config, runner=subprocess.run):
@@ -274,6 +294,8 @@ def text_sitrep(rep):
 
 
 def text_audit(report):
+    if "unreadable" in report:
+        return ["the newest audit report, %s, is too large or not JSON" % q(report["unreadable"], 80)]
     out = ["audit of %s at %s: %s" % (q(report.get("host"), 80), q(report.get("time"), 40), ", ".join(
         "%s %s" % (n, s) for s, n in sorted((report.get("counts") or {}).items())))]
     return out + text_findings([dict(f, first_seen=report.get("time"), last_seen=report.get("time"), reports=1)
@@ -281,6 +303,13 @@ def text_audit(report):
 
 
 # --------------------------------------------------------------------- CLI
+
+def days(text):
+    value = int(text)
+    if not 1 <= value <= MAX_DAYS:
+        raise argparse.ArgumentTypeError("give 1 to %d days" % MAX_DAYS)
+    return value
+
 
 def parser():
     top = argparse.ArgumentParser(prog="agentfleet", description="How the agent fleet on this host is doing.")
@@ -294,7 +323,7 @@ def parser():
         command.add_argument("--json", action="store_true", help="JSON instead of text")
         if name in ("incidents", "violations"):
             command.add_argument("--agent", help="only this agent's")
-            command.add_argument("--days", type=int, default=7, help="how far back (default %(default)s)")
+            command.add_argument("--days", type=days, default=7, help="how far back (default %(default)s)")
     return top
 
 
@@ -322,10 +351,14 @@ def main(argv=None, out=sys.stdout):
         sys.stderr.write("agentfleet: it reads root's records (reports, incidents, ledger, backups): "
                          "run it as root, e.g. sudo agentfleet %s\n" % args.command)
         return 2
+    if out is sys.stdout:
+        # Whatever the terminal's encoding, an unusual character is printed
+        # escaped, never a crash halfway through the report.
+        sys.stdout.reconfigure(errors="backslashreplace")
     try:
         config = load_config(args.config)
         result, lines = answer(args, config, now_utc())
-    except (OSError, ValueError, RuntimeError, subprocess.SubprocessError) as exc:
+    except (AuditError, OSError, ValueError, RuntimeError, subprocess.SubprocessError) as exc:
         sys.stderr.write("agentfleet: %s\n" % exc)
         return 1
     out.write(json.dumps(result, indent=2, sort_keys=True) + "\n" if args.json else "\n".join(lines) + "\n")

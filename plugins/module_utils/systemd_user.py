@@ -60,6 +60,21 @@ def states_of(out, units, keys):
     return {unit: clean(props, keys) for unit, props in parse_show(out).items() if unit in units}
 
 
+# All a child of root's programs gets of their environment: much of what
+# they start runs as an agent (runuser), whose own processes' environment
+# the agent can read in /proc, and an operator's root shell may export
+# anything. runuser sets HOME, SHELL, USER and LOGNAME itself.
+KEPT_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def child_env(extra=None):
+    env = {name: os.environ[name] for name in KEPT_ENV if name in os.environ}
+    env.setdefault("PATH", DEFAULT_PATH)
+    env.update(extra or {})
+    return env
+
+
 def run_command(argv, environ_update=None, timeout=120, stdin=None):
     """AnsibleModule.run_command's contract for the host programs (audit,
     watchdog, backup) that run without a module: (rc, stdout, stderr),
@@ -68,7 +83,7 @@ def run_command(argv, environ_update=None, timeout=120, stdin=None):
     try:
         proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout,
                               check=False, stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                              env=dict(os.environ, **(environ_update or {})))
+                              env=child_env(environ_update))
     except subprocess.TimeoutExpired:
         return 124, "", "%s timed out after %d s" % (argv[0], timeout)
     except OSError as exc:

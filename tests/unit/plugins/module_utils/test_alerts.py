@@ -17,3 +17,10 @@ def test_discord_content_parses_no_mention_and_fits_a_message():
     assert payload == {"content": HOSTILE, "allowed_mentions": {"parse": []}}
     long = alerts.webhook_payload("x" * 5000, "discord")["content"]
     assert len(long) == alerts.DISCORD_MAX and long.endswith("\u2026")
+
+
+def test_quoted_text_has_no_c1_control_bidi_override_or_zero_width_character():
+    hostile = "ok\x1b[2J\x9b31m\x85next line\u2028\u202egnp.exe\u2066\u200b\ufeffend"
+    quoted = alerts.quote(hostile)
+    assert not any(ch in quoted for ch in "\x1b\x9b\x85\u2028\u202e\u2066\u200b\ufeff")
+    assert quoted.startswith("`ok") and quoted.endswith("end`")

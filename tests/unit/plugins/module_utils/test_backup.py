@@ -290,3 +290,15 @@ def test_a_failed_off_host_copy_is_in_the_manifest_the_result_and_the_audit(tmp_
     assert backup.listing(os.path.join(conf["dir"], "coder"))[-1]["offsite"]["ok"] is False
     found = audit_checks.check_backups(agents, settings, later)
     assert [f["rule"] for f in found] == ["backup-stale"] and "not copied off the host" in found[0]["summary"]
+
+
+def test_what_the_agents_cli_says_goes_into_the_manifest_only_in_shape(tmp_path):
+    (tmp_path / "home").mkdir()
+
+    class Liar(ScriptedAgent):
+        def openclaw_cli(self, *args, timeout=600):
+            ok, answer, detail = super().openclaw_cli(*args, timeout=timeout)
+            return ok, dict(answer, archiveRoot="x" * 100000, createdAt="\x1b[2J" * 10), detail
+    manifest = backup.take(config(tmp_path), entry(tmp_path), NOW, "service", Liar(tmp_path / "home"))
+    assert manifest["openclaw"] == {"archiveRoot": None, "createdAt": None, "verified": True}
+    assert backup.listing(os.path.join(config(tmp_path)["dir"], "coder"))[-1]["archive"] == manifest["archive"]

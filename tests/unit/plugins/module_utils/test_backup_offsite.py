@@ -75,3 +75,7 @@ def test_a_refused_login_is_a_failure_with_what_ssh_said():
         return subprocess.CompletedProcess(argv, 255, b"", b"Host key verification failed.\r\n")
     ok, detail = backup_offsite.send(REMOTE, "coder", io.BytesIO(b"x"), manifest("20261203T030000Z"), runner=runner)
     assert not ok and detail == "ssh to backup.example exited 255: Host key verification failed."
+
+
+def test_the_pinned_line_names_the_host_on_any_port():
+    assert "HostKeyAlias=backup.example" in " ".join(backup_offsite.ssh_argv(REMOTE))

@@ -87,3 +87,10 @@ def test_bad_channel_input_is_refused_with_the_variable_named(chans, config, wor
     for word in words:
         assert word in str(err.value)
     assert "plain-discord" not in str(err.value)
+
+
+def test_a_token_nested_in_raw_settings_is_refused():
+    with pytest.raises(fleet_plan.PlanError, match="accounts.work.botToken"):
+        plan(agent("coder", {}, {"channels": {"telegram": {"accounts": {"work": {"botToken": "plain"}}}}}))
+    with pytest.raises(fleet_plan.PlanError, match="accounts.work.token"):
+        plan(agent("coder", {"discord": {"token": "t", "config": {"accounts": {"work": {"token": "plain"}}}}}))

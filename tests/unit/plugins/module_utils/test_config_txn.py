@@ -260,3 +260,25 @@ def test_the_recovery_probe_waits_at_least_its_floor():
     assert txn.recovery_probe({"url": "u", "retries": 3, "delay": 0.5}, seconds=10)["retries"] == 20
     # No delay would make the floor a burst of requests: 2 s between them.
     assert txn.recovery_probe({"url": "u", "retries": 3, "delay": 0}) == {"url": "u", "retries": 90, "delay": 2}
+
+
+@pytest.mark.parametrize("reply", [b"HELLO\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nshort",
+                                   b"HTTP/1.1 200 " + b"x" * 70000 + b"\r\n"])
+def test_whatever_answers_on_a_gateway_port_is_a_failed_probe_not_a_crash(reply):
+    """The agent can stop its gateway and listen on its port itself."""
+    import socket
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def answer():
+        conn, dummy = server.accept()
+        conn.recv(4096)
+        conn.sendall(reply)
+        conn.close()
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    ok, detail = txn.readyz(server.getsockname()[1], timeout=5)
+    thread.join(5)
+    server.close()
+    assert ok is False and detail

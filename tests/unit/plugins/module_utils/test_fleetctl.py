@@ -165,3 +165,27 @@ def test_main_prints_json(records, tmp_path, monkeypatch):
     out = io.StringIO()
     assert fleetctl.main(["--config", str(path), "violations", "--json"], out=out) == 0
     assert [v["id"] for v in json.loads(out.getvalue())] == ["v1"]
+
+
+def test_an_unreadable_newest_report_is_said_not_shown_clean(records, monkeypatch):
+    monkeypatch.setattr(fleetctl, "MAX_REPORT", 64)
+    report = fleetctl.latest_report(records)
+    assert report == {"unreadable": "audit-20261203T115500Z.json"}
+    assert "too large or not JSON" in fleetctl.text_audit(report)[0]
+    assert [f["rule"] for f in fleetctl.findings_of_day(records, "20261203")] == ["report-unreadable"] * 2
+
+
+@pytest.mark.parametrize("content", ["[]", '{"agents": []}', '{"agents": {"defaults": {"model": 7}}}',
+                                     "[" * 100000 + "]" * 100000])
+def test_a_last_good_config_of_any_shape_has_no_model_and_no_crash(records, content):
+    write(os.path.join(records["agents"][1]["store_dir"], "openclaw.json.last-good"), content)
+    assert fleetctl.planned_model(records["agents"][1]) is None
+
+
+def test_days_are_bounded_and_a_missing_config_is_a_message(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(fleetctl.os, "geteuid", lambda: 0)
+    with pytest.raises(SystemExit):
+        fleetctl.main(["incidents", "--days", "99999999999999"])
+    assert "give 1 to 3650 days" in capsys.readouterr().err
+    assert fleetctl.main(["--config", str(tmp_path / "none.json"), "status"], out=io.StringIO()) == 1
+    assert "does not exist" in capsys.readouterr().err

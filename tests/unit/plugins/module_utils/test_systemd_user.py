@@ -29,3 +29,13 @@ def test_a_running_or_starting_unit_is_waited_for(props):
                                          ("deactivating", False), ("inactive", False), ("failed", False), ("", False)])
 def test_running_is_what_a_stop_has_to_stop(state, runs):
     assert running({"ActiveState": state} if state else {}) is runs
+
+
+def test_a_child_gets_none_of_the_callers_environment_but_path_and_locale(monkeypatch):
+    from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import run_command
+    monkeypatch.setenv("OPERATOR_SECRET", "s3cret")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    rc, out, dummy = run_command(["env"], {"XDG_RUNTIME_DIR": "/run/user/1001"})
+    assert rc == 0 and "s3cret" not in out
+    assert "LANG=C.UTF-8" in out.splitlines() and "XDG_RUNTIME_DIR=/run/user/1001" in out.splitlines()
+    assert any(line.startswith("PATH=") for line in out.splitlines())
