@@ -211,6 +211,7 @@ def check_constitution(agents, state_dir):
 # and has a deadline.
 GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"}
 GIT_TIMEOUT = 60
+MAX_SUBJECT = 300
 
 
 def git(path, *args, user=None):
@@ -281,10 +282,12 @@ def check_pushes(repositories, seen_before, since, ci, token=None, users=None):
                 state, detail = ci_status(repo, sha, agent, ci, token)
                 if state != "success":
                     _rc, subject, _e = git(repo["path"], "log", "-1", "--format=%s", sha, user=user)
+                    # The agent writes the subject: a bounded quote, not a
+                    # report (and every alert) as large as it likes.
                     findings.append(finding("push-without-green-ci", agent, "%s reached %s in %s with CI %s" % (
                         sha[:12], branch, repo["path"], state), {
-                        "repo": repo["path"], "branch": branch, "commit": sha, "subject": subject,
-                        "ci_state": state, "ci_detail": detail}, subject=sha))
+                        "repo": repo["path"], "branch": branch, "commit": sha, "subject": subject[:MAX_SUBJECT],
+                        "ci_state": state, "ci_detail": str(detail)[:MAX_SUBJECT]}, subject=sha))
     return findings, seen
 
 

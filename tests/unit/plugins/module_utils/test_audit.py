@@ -187,6 +187,10 @@ def test_pushes_without_green_ci_since_the_last_audit(tmp_path):
     assert [f["evidence"]["subject"] for f in found] == ["red two", "red one"]
     assert {f["evidence"]["ci_state"] for f in found} == {"failure"} and found[0]["evidence"]["commit"] == local_only
     assert checks.check_pushes(repos, seen2, 0, ci)[0] == []
+    git(clone, "commit", "-q", "--allow-empty", "-m", "x" * 100000)
+    git(clone, "push", "-q", "origin", "main")
+    found = checks.check_pushes(repos, seen2, 0, ci)[0]
+    assert len(found) == 1 and found[0]["evidence"]["subject"] == "x" * checks.MAX_SUBJECT
 
 
 def test_ci_status_output_that_is_no_state_is_an_error(tmp_path):
