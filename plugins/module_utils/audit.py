@@ -131,6 +131,15 @@ def user_units(units, user):
     return states
 
 
+def unit_states(config, agents):
+    """unit -> its state, for every agent's gateway unit: one user_units
+    per agent user."""
+    units = {}
+    for user in sorted({agent_user(a, config) for a in agents}):
+        units.update(user_units([a["unit"] for a in agents if agent_user(a, config) == user], user))
+    return units
+
+
 # --------------------------------------------------------------- reviewer
 
 def read_transcripts(agents, since, work_dir, usage_since=None):
@@ -275,9 +284,7 @@ def collect(config, state, now=None, use_reviewer=True):
     agents = agent_entries(config)
     offsets = dict(state.get("log_offsets") or {})
 
-    units = {}
-    for user in sorted({agent_user(a, config) for a in agents}):
-        units.update(user_units([a["unit"] for a in agents if agent_user(a, config) == user], user))
+    units = unit_states(config, agents)
     health = probe_health(agents, units)
     findings, restarts = checks.check_alive(agents, units, health, state.get("restarts") or {})
     findings += checks.check_config_drift(agents)

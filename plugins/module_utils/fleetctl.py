@@ -32,10 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import backup, config_txn, fileops
 from ansible_collections.agentfleet.vps.plugins.module_utils.alerts import quote
-from ansible_collections.agentfleet.vps.plugins.module_utils.audit import AuditError, load_config, user_units
+from ansible_collections.agentfleet.vps.plugins.module_utils.audit import AuditError, load_config, now_utc, unit_states
 from ansible_collections.agentfleet.vps.plugins.module_utils.audit_checks import parse_time
 from ansible_collections.agentfleet.vps.plugins.module_utils.constitution import ledger_path
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import agent_user
 
 DEFAULT_CONFIG = "/etc/agentfleet/oversight.json"
 AUDIT_SERVICE = "agentfleet-audit.service"
@@ -45,10 +44,6 @@ MAX_LOG = 8 * 1024 * 1024
 MAX_REPORT = 16 * 1024 * 1024
 TEXT_LIMIT = 160
 MAX_DAYS = 3650
-
-
-def now_utc():
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def json_lines(path):
@@ -167,14 +162,6 @@ def planned_model(agent):
     return node if isinstance(node, str) else None
 
 
-def unit_states(config):
-    agents = config["agents"]
-    states = {}
-    for user in sorted({agent_user(a, config) for a in agents}):
-        states.update(user_units([a["unit"] for a in agents if agent_user(a, config) == user], user))
-    return states
-
-
 # ------------------------------------------------------------------- views
 
 def status(config, now, units=None, ready=None):
@@ -182,7 +169,7 @@ def status(config, now, units=None, ready=None):
     incident and its last finding."""
     agents = config["agents"]
     ready = ready or config_txn.readyz
-    units = unit_states(config) if units is None else units
+    units = unit_states(config, agents) if units is None else units
     with ThreadPoolExecutor(max_workers=max(1, min(len(agents), 8))) as pool:
         answers = list(pool.map(lambda a: ready(a["port"], timeout=3), agents))
     report = latest_report(config)

@@ -82,7 +82,7 @@ def test_status_says_unit_readiness_model_last_incident_and_last_finding(records
 
 
 def test_sitrep_holds_only_today(records, monkeypatch):
-    monkeypatch.setattr(fleetctl, "unit_states", lambda config: UNITS)
+    monkeypatch.setattr(fleetctl, "unit_states", lambda config, agents: UNITS)
     monkeypatch.setattr(fleetctl.config_txn, "readyz", ready)
     rep = fleetctl.sitrep(records, NOW)
     assert [f["key"] for f in rep["findings"]] == ["k1"]
@@ -106,7 +106,7 @@ def test_yesterdays_usage_is_not_shown_as_today(records):
 
 
 def test_text_escapes_what_an_agent_wrote(records, monkeypatch):
-    monkeypatch.setattr(fleetctl, "unit_states", lambda config: UNITS)
+    monkeypatch.setattr(fleetctl, "unit_states", lambda config, agents: UNITS)
     monkeypatch.setattr(fleetctl.config_txn, "readyz", ready)
     text = "\n".join(fleetctl.text_sitrep(fleetctl.sitrep(records, NOW)))
     assert "\x1b" not in text and "\x07" not in text
