@@ -1,5 +1,6 @@
 """Reference pages in docs/ from what ansible-doc reads: every module's
-DOCUMENTATION, EXAMPLES and RETURN and every role's argument specs.
+DOCUMENTATION, EXAMPLES and RETURN, every filter's (plugins/filter/NAME.yml)
+and every role's argument specs.
 
     python3 tools/gen-docs.py          write docs/
     python3 tools/gen-docs.py --check  exit 1 naming each page that is stale
@@ -26,6 +27,7 @@ MARKUP = [
     (re.compile(r"U\(([^)]+)\)"), r"<\1>"),
     (re.compile(r"I\(([^)]+)\)"), r"*\1*"),
     (re.compile(r"B\(([^)]+)\)"), r"**\1**"),
+    (re.compile(r"\bP\(([^)#]+)#[a-z]+\)"), r"`\1`"),
     (re.compile(r"\b(?:C|O|V|RV|E|M)\(([^)]+)\)"), r"`\1`"),
 ]
 
@@ -114,6 +116,26 @@ def module_page(name, data):
     return "".join(parts)
 
 
+def filters_page(filters):
+    parts = [HEADER, "# %s filters\n\n" % COLLECTION,
+             "The roles turn the inventory into the fleet plan and the modules' arguments with these; "
+             "the logic is in `plugins/module_utils/`. `plugins/filter/fleet.py` maps each name to its function.\n"]
+    for name, data in filters.items():
+        doc = data["doc"]
+        parts.append("\n## %s\n\n%s\n\n" % (name.rsplit(".", 1)[-1], markup(doc["short_description"])))
+        parts += ["- %s\n" % markup(line) for line in doc.get("description", [])]
+        if doc.get("positional"):
+            parts.append("\nPositional: `%s`.\n" % doc["positional"])
+        parts.append("\n" + options_table(doc.get("options")))
+        if data.get("examples"):
+            parts.append("\n```yaml\n%s\n```\n" % data["examples"].strip("\n"))
+        returns = data.get("return") or {}
+        if returns:
+            parts.append("\nReturns: %s\n" % " ".join(
+                "%s. %s" % (value.get("type", ""), markup(value.get("description"))) for value in returns.values()))
+    return "".join(parts)
+
+
 def role_page(name, data):
     parts = [HEADER, "# %s\n\n" % name, "Role; README: `roles/%s/README.md`.\n" % name.rsplit(".", 1)[-1]]
     entries = data["entry_points"]
@@ -125,13 +147,16 @@ def role_page(name, data):
     return "".join(parts)
 
 
-def index_page(modules, roles):
+def index_page(modules, roles, filters):
     lines = [HEADER, "# %s reference\n\n" % COLLECTION, "## Modules\n\n"]
     lines += ["- [%s](modules/%s.md): %s\n" % (n, n.rsplit(".", 1)[-1], markup(d["doc"]["short_description"]))
               for n, d in modules.items()]
     lines.append("\n## Roles\n\n")
     lines += ["- [%s](roles/%s.md): %s\n" % (n, n.rsplit(".", 1)[-1], markup(d["entry_points"]["main"]["short_description"]))
               for n, d in roles.items()]
+    lines.append("\n## Filters\n\n")
+    lines += ["- [%s](filters.md#%s): %s\n" % (n, n.rsplit(".", 1)[-1], markup(d["doc"]["short_description"]))
+              for n, d in filters.items()]
     return "".join(lines)
 
 
@@ -140,7 +165,9 @@ def pages():
     roles = ansible_doc("-t", "role", "--json", *names("role"))
     modules = {n: modules[n] for n in sorted(modules)}
     roles = {n: roles[n] for n in sorted(roles)}
-    result = {"README.md": index_page(modules, roles)}
+    filters = ansible_doc("-t", "filter", "--json", *names("filter"))
+    filters = {n: filters[n] for n in sorted(filters)}
+    result = {"README.md": index_page(modules, roles, filters), "filters.md": filters_page(filters)}
     result.update({"modules/%s.md" % n.rsplit(".", 1)[-1]: module_page(n, d) for n, d in modules.items()})
     result.update({"roles/%s.md" % n.rsplit(".", 1)[-1]: role_page(n, d) for n, d in roles.items()})
     return result

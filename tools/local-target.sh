@@ -10,7 +10,7 @@ name="${AGENTFLEET_LOCAL_NAME:-agentfleet-local}"
 image="${AGENTFLEET_BASE_IMAGE:-agentfleet/bookworm-systemd:local}"
 
 # The flags that let systemd run as PID 1 without --privileged; they are
-# the same ones molecule/*/molecule.yml gives its platforms.
+# the same ones .config/molecule/config.yml gives every scenario's platform.
 run_flags=(
   --detach --name "$name" --hostname "$name"
   --cap-add SYS_ADMIN --security-opt seccomp=unconfined

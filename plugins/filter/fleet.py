@@ -3,8 +3,11 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters that turn the inventory into the checked fleet plan.
 
-The logic lives in module_utils/fleet_plan.py; these wrappers only turn a
-PlanError into an AnsibleFilterError, so the play stops with our message.
+The logic lives in module_utils (fleet_plan, fleet_read, files,
+compile_cache); these wrappers only turn a PlanError into an
+AnsibleFilterError, so the play stops with our message. Each filter's
+documentation is plugins/filter/NAME.yml (ansible-doc -t filter, and
+docs/filters.md generated from it).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ def fleet_env_files(plan, agents, fleet_credentials):
         agent = by_name[entry["name"]]
         creds = fleet_plan.credentials_for(agent, fleet_credentials)
         result.append({
-            "path": "%s/gateway.env" % entry["state_dir"],
+            "path": entry["env_file"],
             "agent": entry["name"],
             "owner": entry["user"],
             "values": fleet_plan.gateway_env(entry, creds, agent.get("token"), agent.get("channels")),
@@ -81,7 +84,7 @@ def fleet_gateway_probe(entry, store=None):
     unit and openclaw.json, whose last good copy (in store/NAME) readiness
     moves."""
     probe = {"name": entry["name"], "user": entry["user"], "port": entry["port"],
-             "unit": fleet_plan.unit_name(entry["name"]), "config": entry["state_dir"] + "/openclaw.json"}
+             "unit": entry["unit"], "config": entry["config"]}
     if store:
         probe["store"] = "%s/%s" % (store, entry["name"])
     return probe
@@ -99,7 +102,7 @@ def fleet_workspaces(agents, prefix):
         defaults = ((agent.get("config") or {}).get("agents") or {}).get("defaults") or {}
         entry = {"name": agent["name"], "role": agent.get("role", "specialist"),
                  "user": fleet_plan.service_user(prefix, agent["name"]),
-                 "workspace": defaults.get("workspace") or fleet_plan.state_dir(prefix, agent["name"]) + "/workspace"}
+                 "workspace": fleet_plan.workspace(agent, fleet_plan.state_dir(prefix, agent["name"]))}
         for key, limit in (("max_chars", "bootstrapMaxChars"), ("total_max_chars", "bootstrapTotalMaxChars")):
             if defaults.get(limit):
                 entry[key] = defaults[limit]
@@ -115,8 +118,8 @@ def fleet_audit_agents(plan, agents, prefix, store=None):
     for entry in plan:
         if entry.get("state", "present") != "present" or entry["name"] not in workspaces:
             continue
-        result.append(dict(workspaces[entry["name"]], port=entry["port"], unit=fleet_plan.unit_name(entry["name"]),
-                           state_dir=entry["state_dir"], config=entry["state_dir"] + "/openclaw.json",
+        result.append(dict(workspaces[entry["name"]], port=entry["port"], unit=entry["unit"],
+                           state_dir=entry["state_dir"], config=entry["config"],
                            compile_cache=entry["compile_cache"],
                            store_dir="%s/%s" % (store, entry["name"]) if store else None))
     return result

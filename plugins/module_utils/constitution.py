@@ -28,6 +28,8 @@ BOOTSTRAP_FILES = ("AGENTS.md", "SOUL.md", "IDENTITY.md", "USER.md", "BOOTSTRAP.
 USER_MD_CAP = 4000
 DEFAULT_MAX_CHARS = 20000
 DEFAULT_TOTAL_MAX_CHARS = 60000
+# Root's ledger and fleet.json (the constitution role's constitution_state_dir).
+STATE_DIR = "/var/lib/agentfleet/constitution"
 SEVERITIES = ("low", "medium", "high", "critical")
 SCOPES = ("agent", "role", "fleet")
 ROMAN = re.compile(r"^(M{0,3})(CM|CD|D?C{0,3})(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})$")

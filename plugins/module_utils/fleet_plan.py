@@ -94,6 +94,24 @@ def log_dir(state_dir):
     return "%s/%s" % (state_dir, LOG_SUBDIR)
 
 
+def config_path(state_dir):
+    """An agent's openclaw.json."""
+    return state_dir + "/openclaw.json"
+
+
+def env_path(state_dir):
+    """An agent's secrets env file (0600), which its unit loads."""
+    return state_dir + "/gateway.env"
+
+
+def workspace(agent, state_dir):
+    """The workspace the inventory plans for an agent (agents.defaults of its
+    config, else in its state directory), never what the agent may have
+    rewritten on the host."""
+    defaults = ((agent.get("config") or {}).get("agents") or {}).get("defaults") or {}
+    return defaults.get("workspace") or state_dir + "/workspace"
+
+
 def log_file_name(day):
     """OpenClaw's log file of one day (YYYY-MM-DD) in an agent's log_dir."""
     return LOG_FILE_TEMPLATE.replace("YYYY-MM-DD", day)
@@ -257,8 +275,13 @@ def build_plan(agents, base=18800, stride=200, listeners=(), user_uids=None, fle
             "user": user,
             "home": home_dir(user),
             "state_dir": profile_dir,
+            "config": config_path(profile_dir),
+            "env_file": env_path(profile_dir),
+            "workspace": workspace(agent, profile_dir),
+            "log_dir": log_dir(profile_dir),
             # Node's compiled OpenClaw, kept between starts (module_utils/compile_cache).
             "compile_cache": profile_dir + "/compile-cache",
+            "unit": unit_name(agent["name"]),
             "unit_file": "%s/%s" % (unit_dir(home_dir(user)), unit_name(agent["name"])),
             "role": agent.get("role", "specialist"),
             "state": agent.get("state", "present"),

@@ -12,7 +12,7 @@ from ansible_collections.agentfleet.vps.plugins.module_utils import auth_store, 
 
 
 def _last_good_path(state_dir, store, name):
-    return config_txn.ConfigStore(state_dir + "/openclaw.json", "%s/%s" % (store, name)).last_good_path
+    return config_txn.ConfigStore(fleet_plan.config_path(state_dir), "%s/%s" % (store, name)).last_good_path
 
 
 def last_good_paths(agents, store, prefix):
@@ -32,8 +32,8 @@ def ready_in_place(plan, read, written, store, key=None):
     configs = {entry["path"]: entry["content"] for entry in written}
     last_good = []
     for entry in plan:
-        probe = ready.get(fleet_plan.unit_name(entry["name"])) or {}
-        config = configs.get(entry["state_dir"] + "/openclaw.json")
+        probe = ready.get(entry["unit"]) or {}
+        config = configs.get(entry["config"])
         if probe.get("ready") is not True or probe.get("port") != entry["port"] or config is None:
             return False
         last_good.append({"path": _last_good_path(entry["state_dir"], store, entry["name"]), "mode": "0600",

@@ -161,7 +161,7 @@ def write_fleet(state_dir, fleet, check_mode):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            state_dir=dict(type="path", default="/var/lib/agentfleet/constitution"),
+            state_dir=dict(type="path", default=law.STATE_DIR),
             owner=dict(type="str"),
             agents=dict(type="list", elements="dict", required=True, options=dict(
                 name=dict(type="str", required=True),

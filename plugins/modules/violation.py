@@ -129,7 +129,7 @@ def main():
             amendment=dict(type="str"),
             amendment_scope=dict(type="str", choices=list(law.SCOPES), default="agent"),
             recorded_by=dict(type="str"),
-            state_dir=dict(type="path", default="/var/lib/agentfleet/constitution"),
+            state_dir=dict(type="path", default=law.STATE_DIR),
         ),
         supports_check_mode=True,
     )

@@ -1,13 +1,14 @@
 """fleet_read: from the one host read, that a re-run needs no call for
 readiness or auth profiles."""
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import files, fleet_read
+from ansible_collections.agentfleet.vps.plugins.module_utils import files, fleet_plan, fleet_read
 
 KEY = "run-secret"
 STORE = "/var/lib/agentfleet/config"
 CONFIG = '{"gateway": {"port": 19000}}\n'
-PLAN = [{"name": "coder", "port": 19000, "state_dir": "/home/openclaw-coder/.openclaw-coder",
-         "auth_profiles": {"anthropic": [["anthropic:key-1", "ANTHROPIC_API_KEY"]]}}]
+# The plan as the agents role has it: its entries name the unit and the config.
+PLAN = [dict(entry, auth_profiles={"anthropic": [["anthropic:key-1", "ANTHROPIC_API_KEY"]]}) for entry in fleet_plan.build_plan(
+    [{"name": "coder", "port": 19000, "model": {"primary": "anthropic/claude-sonnet-4-5"}}], fleet_credentials={"anthropic": ["k"]})]
 WRITTEN = [{"path": "/home/openclaw-coder/.openclaw-coder/openclaw.json", "content": CONFIG}]
 LAST_GOOD = STORE + "/coder/openclaw.json.last-good"
 
