@@ -72,6 +72,9 @@ docs: venv ## regenerate docs/ from the modules' DOCUMENTATION and the roles' ar
 
 changelog: venv ## fold changelogs/fragments into changelogs/changelog.yaml and CHANGELOG.md
 	antsibull-changelog lint
+	# The plugin list is read again every time: antsibull keeps it per version, and a plugin added
+	# within one version would be missing here but present in a fresh clone (make generated).
+	rm -f changelogs/.plugin-cache.yaml
 	version=$$(python3 -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])'); \
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/collections antsibull-changelog release --update-existing --use-ansible-doc \
 	  --version "$$version" --date "$$(python3 tools/changelog-date.py "$$version")"

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import compile_cache, files, fleet_plan, fleet_read
+from ansible_collections.agentfleet.vps.plugins.module_utils import compile_cache, files, fleet_plan, fleet_read, host_sources
 
 
 def _plain(value):
@@ -44,7 +44,8 @@ def _wrap(func):
     return wrapper
 
 
-def fleet_port_plan(agents, base=18800, stride=200, ss_output="", passwd=None, fleet_credentials=None, prefix="openclaw"):
+def fleet_port_plan(agents, base=18800, stride=200, ss_output="", passwd=None, fleet_credentials=None,
+                    prefix=fleet_plan.DEFAULT_USER):
     """Validated plan of the fleet; see module_utils/fleet_plan.build_plan.
     passwd: getent's passwd facts (user -> [x, uid, ...])."""
     listeners = fleet_plan.parse_listeners(ss_output)
@@ -161,4 +162,5 @@ class FilterModule:
             "fleet_files_in_place": _wrap(files.in_place),
             "fleet_compile_cache_env": _wrap(compile_cache.env),
             "fleet_compile_cache_env_args": _wrap(compile_cache.env_args),
+            "fleet_host_sources": _wrap(host_sources.closure),
         }

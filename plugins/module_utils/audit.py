@@ -29,7 +29,7 @@ from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, endpoints
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, transcripts
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import last_json, read_env
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, clean, run_command, states_of
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, clean, run_command
 
 DEFAULT_CONFIG = "/etc/agentfleet/oversight.json"
 REPORT_VERSION = 1
@@ -53,7 +53,7 @@ REVIEW_SCHEMA = {
         "properties": {
             "agent": {"type": "string"},
             "check": {"enum": list(REVIEWER_CHECKS)},
-            "severity": {"enum": list(checks.SEVERITIES)},
+            "severity": {"enum": list(checks.FINDING_SEVERITIES)},
             "evidence": {"type": "string", "minLength": 1},
         }}}},
 }
@@ -124,8 +124,12 @@ def user_units(units, user):
             states[fields[0]].update(clean({"ActiveState": fields[2], "SubState": fields[3]}, ("ActiveState", "SubState")))
             loaded.append(fields[0])
     if loaded:
-        shown = states_of(manager.systemctl("show", "--property=Id," + ",".join(SHOWN), *loaded)[1], loaded, SHOWN)
+        try:
+            shown = manager.show(loaded, ("Id",) + SHOWN)
+        except RuntimeError:
+            shown = {}  # the states above stand; restarts and memory unknown
         for unit, props in shown.items():
+            props.pop("Id", None)
             states[unit].update(props)
             states[unit].setdefault("NRestarts", "0")
     return states
@@ -312,14 +316,14 @@ def collect(config, state, now=None, use_reviewer=True):
     reported = set(state.get("reported") or [])
     for item in findings:
         item["new"] = item["key"] not in reported
-    findings.sort(key=lambda f: (-checks.SEVERITIES.index(f["severity"]), f["rule"], f["agent"]))
+    findings.sort(key=lambda f: (-checks.FINDING_SEVERITIES.index(f["severity"]), f["rule"], f["agent"]))
     report = {
         "version": REPORT_VERSION, "host": socket.gethostname(), "time": now.isoformat(timespec="seconds"),
         "window": {"since": since.isoformat(timespec="seconds"), "until": now.isoformat(timespec="seconds")},
         "agents": [{"name": a["name"], "unit": a["unit"], "active": units.get(a["unit"], {}).get("ActiveState"),
                     "health": health[a["name"]][1], "NRestarts": restarts.get(a["name"])} for a in agents],
         "findings": findings,
-        "counts": {s: sum(1 for f in findings if f["severity"] == s) for s in checks.SEVERITIES},
+        "counts": {s: sum(1 for f in findings if f["severity"] == s) for s in checks.FINDING_SEVERITIES},
         "new": sum(1 for f in findings if f["new"]),
         "reviewer": reviewer,
         "usage": usage,
@@ -405,7 +409,7 @@ def markdown(report):
     lines = ["# Fleet audit %s on %s" % (report["time"], report["host"]), "",
              "Window %s to %s. %d finding(s), %d new: %s." % (
                  report["window"]["since"], report["window"]["until"], len(report["findings"]), report["new"],
-                 ", ".join("%d %s" % (report["counts"][s], s) for s in reversed(checks.SEVERITIES))),
+                 ", ".join("%d %s" % (report["counts"][s], s) for s in reversed(checks.FINDING_SEVERITIES))),
              "", "| agent | unit | health |", "|---|---|---|"]
     lines += ["| %s | %s | %s |" % (a["name"], a["active"], a["health"]) for a in report["agents"]]
     lines += ["", "## Findings", ""]
@@ -507,7 +511,7 @@ def main(argv=None):
         return 2
     sys.stdout.write("audit %s: %d finding(s), %d new (%s); reviewer %s; report %s\n" % (
         report["time"], len(report["findings"]), report["new"],
-        ", ".join("%d %s" % (report["counts"][s], s) for s in reversed(checks.SEVERITIES)),
+        ", ".join("%d %s" % (report["counts"][s], s) for s in reversed(checks.FINDING_SEVERITIES)),
         report["reviewer"]["status"], report["files"]["json"]))
     for item in report["findings"]:
         sys.stdout.write(("NEW " if item["new"] else "    ") + alert_line(item) + "\n")

@@ -4,9 +4,9 @@
 """The oversight audit's rules. Each check reads the host and returns
 findings; none of them changes anything.
 
-Standard library only (and backup.py, config_txn.py, constitution.py, endpoints.py, files.py): the oversight role
-installs these files on the host, where the timer runs them without
-Ansible.
+Standard library and this collection's module_utils only: the oversight
+role installs them on the host (what they import, read from the code:
+module_utils/host_sources), where the timer runs them without Ansible.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ansible_collections.agentfleet.vps.plugins.module_utils.constitution import
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import child_env
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, fleet_plan
 
-SEVERITIES = ("info", "warning", "critical")
+FINDING_SEVERITIES = ("info", "warning", "critical")
 RULES = {
     "agent-down": ("critical", "Agent alive: unit active and /health answering"),
     "agent-restarted": ("warning", "Agent restarted by systemd since the last audit"),

@@ -359,9 +359,7 @@ def wait_ready(agent, port, timeout):
             return exited(agent.manager.show([agent.agent["unit"]]).get(agent.agent["unit"], {}))
         except RuntimeError:
             return None
-    health = {"url": "http://127.0.0.1:%d/readyz" % port, "body": config_txn.READY_BODY, "delay": 2, "timeout": 5,
-              "retries": max(1, -(-timeout // 2))}
-    return config_txn.wait_healthy(health, gone=gone)
+    return config_txn.wait_ready(port, timeout, gone=gone)
 
 
 def swap_in(agent, entry, parts, ready_timeout):

@@ -160,19 +160,25 @@ def schema_errors(doc, schema):
     return sorted(errors, key=lambda e: (e["path"], e["message"]))
 
 
-def command_errors(run_command, command, data, basename):
-    """Run command (with %s for the candidate's path) on a private copy of
-    data. OpenClaw's --json answer gives one error per issue; any other
-    validator gives one error with the tail of its output."""
+def run_candidate(run_command, command, data, basename):
+    """The one way a candidate file is validated with a command (agent_files,
+    config_change): command, with %s for the candidate's path, runs on a
+    private copy of data named basename; (rc, out, err)."""
     workdir = tempfile.mkdtemp(prefix="agentfleet-validate-")
     try:
         candidate = os.path.join(workdir, basename)
         with open(candidate, "wb") as handle:
             handle.write(data)
-        argv = [part.replace("%s", candidate) for part in shlex.split(command)]
-        rc, out, err = run_command(argv)
+        return run_command([part.replace("%s", candidate) for part in shlex.split(command)])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def command_errors(run_command, command, data, basename):
+    """run_candidate's verdict as errors: OpenClaw's --json answer gives one
+    error per issue; any other validator gives one error with the tail of
+    its output."""
+    rc, out, err = run_candidate(run_command, command, data, basename)
     if rc == 0:
         return []
     with contextlib.suppress(ValueError, AttributeError, TypeError):
@@ -215,6 +221,16 @@ def readyz(port, timeout=5):
     return probe("http://127.0.0.1:%d/readyz" % port, body=READY_BODY, timeout=timeout)
 
 
+def wait_ready(port, seconds, gone=None, delay=2, check=None, sleep=time.sleep, clock=time.monotonic):
+    """The one wait for a gateway to come up (gateway_ready, the watchdog,
+    a restore, a config change's health): wait_healthy on its /readyz for
+    about `seconds`, ended early by gone(). check() replaces the request
+    (the watchdog asks through its host)."""
+    health = {"url": "http://127.0.0.1:%d/readyz" % port, "body": READY_BODY, "delay": delay, "timeout": 5,
+              "retries": max(1, int(-(-max(0, seconds) // delay)))}
+    return wait_healthy(health, sleep=sleep, clock=clock, gone=gone, check=check or (lambda: readyz(port)))
+
+
 def recovery_probe(health, seconds=RECOVERY_SECONDS):
     """health, waiting at least `seconds` in all: the previous config is
     known to work, and a start on a busy host can take longer than the
@@ -227,12 +243,13 @@ def recovery_probe(health, seconds=RECOVERY_SECONDS):
 GONE_SECONDS = 2
 
 
-def wait_healthy(health, sleep=time.sleep, clock=time.monotonic, gone=None):
+def wait_healthy(health, sleep=time.sleep, clock=time.monotonic, gone=None, check=None):
     """Probe until healthy, or until retries or their time (retries x delay,
     plus one request's timeout) run out; (healthy, last detail). gone(),
     asked after a failed probe at most every GONE_SECONDS (it is a systemctl
     call), ends the wait early with its answer: why the service will not
-    come up (its process exited), or None."""
+    come up (its process exited), or None. check(), when given, is the
+    probe ((ok, detail)) instead of a request to health's url."""
     retries, delay, timeout = max(1, health.get("retries") or 1), health.get("delay", 2), health.get("timeout", 5)
     # A gateway that accepts and never answers costs a whole timeout per
     # probe; the deadline keeps the wait what retries x delay promise.
@@ -243,7 +260,10 @@ def wait_healthy(health, sleep=time.sleep, clock=time.monotonic, gone=None):
             if clock() >= deadline:
                 break
             sleep(delay)
-        ok, detail = probe(health["url"], tuple(health.get("status") or (200,)), health.get("body"), timeout)
+        if check:
+            ok, detail = check()
+        else:
+            ok, detail = probe(health["url"], tuple(health.get("status") or (200,)), health.get("body"), timeout)
         if ok:
             return True, detail
         if gone and (asked is None or clock() - asked >= GONE_SECONDS):

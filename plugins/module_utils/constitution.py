@@ -30,7 +30,7 @@ DEFAULT_MAX_CHARS = 20000
 DEFAULT_TOTAL_MAX_CHARS = 60000
 # Root's ledger and fleet.json (the constitution role's constitution_state_dir).
 STATE_DIR = "/var/lib/agentfleet/constitution"
-SEVERITIES = ("low", "medium", "high", "critical")
+VIOLATION_SEVERITIES = ("low", "medium", "high", "critical")
 SCOPES = ("agent", "role", "fleet")
 ROMAN = re.compile(r"^(M{0,3})(CM|CD|D?C{0,3})(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})$")
 # Phrases that say nothing about what happened, why, or what changed.

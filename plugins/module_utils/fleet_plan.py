@@ -27,6 +27,8 @@ PORT_MAX = 65535
 
 
 UNIT_PREFIX = "openclaw-gateway-"
+# The runtime role's fleet_user when an inventory sets none: agent NAME runs as DEFAULT_USER-NAME.
+DEFAULT_USER = "openclaw"
 # Each agent runs as its own Linux user (prefix-NAME) with its own home and
 # user manager: the kernel lets one uid signal, trace and read whatever
 # another process of that uid owns, so a shared uid is a shared agent.
@@ -252,7 +254,7 @@ def check_credentials(agent, credentials):
                 "fleet_agents[%s].credentials nor fleet_credentials has one" % (agent["name"], tier, name, provider, agent["name"]))
 
 
-def build_plan(agents, base=18800, stride=200, listeners=(), user_uids=None, fleet_credentials=None, prefix="openclaw"):
+def build_plan(agents, base=18800, stride=200, listeners=(), user_uids=None, fleet_credentials=None, prefix=DEFAULT_USER):
     """Validate the inventory and return one plain entry per agent (no
     secrets). user_uids: Linux user -> uid of the users that exist; a
     running gateway of an agent's own user may hold its ports."""

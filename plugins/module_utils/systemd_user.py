@@ -91,6 +91,29 @@ def run_command(argv, environ_update=None, timeout=120, stdin=None):
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def show(systemctl, units, properties=SHOW_PROPERTIES):
+    """The one reader of unit states: unit -> its cleaned properties, in
+    one `systemctl show` call. systemctl runs `systemctl ARGS` on one
+    manager (a user's, or the system's); only the units asked of it are
+    taken from its answer. RuntimeError when it does not answer."""
+    if not units:
+        return {}
+    rc, out, err = systemctl("show", "--property=" + ",".join(properties), *units)
+    if rc != 0:
+        raise RuntimeError("systemctl show failed (exit %s): %s" % (rc, (err or out).strip()[-300:]))
+    return states_of(out, units, properties)
+
+
+def restart(systemctl, units, action="restart"):
+    """The one way root (re)starts units on purpose: the start-rate counter
+    is reset first, so deliberate restarts (a change, then its rollback;
+    the watchdog's; a start after crashes) do not use up StartLimitBurst and
+    leave the unit failed. units: one unit or several of that manager."""
+    units = [units] if isinstance(units, str) else list(units)
+    systemctl("reset-failed", *units)
+    return systemctl(action, *units)
+
+
 def parse_show(out):
     """unit Id -> its properties, from `systemctl show` of several units
     (one block of KEY=value lines per unit, blocks separated by a blank line)."""
@@ -120,24 +143,14 @@ class UserManager:
         argv = ["runuser", "-u", self.user, "--", "systemctl", "--user", "--no-pager"] + list(args)
         return self._run(argv, environ_update=self.environ)
 
-    def restart(self, unit, action="restart"):
-        """restart (or reload) a unit an operator asked to restart. The
-        start-rate counter is reset first: deliberate restarts (a change,
-        then its rollback) must not use up StartLimitBurst and leave the
-        unit failed."""
-        self.systemctl("reset-failed", unit)
-        return self.systemctl(action, unit)
+    def restart(self, units, action="restart"):
+        """restart (start, reload) units through this manager; see restart()."""
+        return restart(self.systemctl, units, action)
 
-    def show(self, units):
-        """unit name -> dict of SHOW_PROPERTIES, in one systemctl call. The
-        manager is the agent's own: only the units asked of it are taken
-        from its answer, never a state it claims for another agent's unit."""
-        if not units:
-            return {}
-        rc, out, err = self.systemctl("show", "--property=" + ",".join(SHOW_PROPERTIES), *units)
-        if rc != 0:
-            raise RuntimeError("systemctl --user show failed: %s" % (err or out).strip())
-        return states_of(out, units, SHOW_PROPERTIES)
+    def show(self, units, properties=SHOW_PROPERTIES):
+        """unit name -> its properties (see show()). The manager is the
+        agent's own: it never speaks for another agent's unit."""
+        return show(self.systemctl, units, properties)
 
     def journal(self, unit, lines=30):
         # The unit's own output, or (+) what the user manager said about it,

@@ -246,10 +246,7 @@ changed_paths:
 import json
 import os
 import secrets
-import shlex
-import shutil
 import stat
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -431,14 +428,9 @@ def run_validations(module, changes):
     todo = [c for c in changes if c.kind == "write" and c.validate]
     if not todo:
         return [p for p in problems if p]
-    workdir = tempfile.mkdtemp(prefix="agentfleet-validate-")
 
     def check(change):
-        candidate = os.path.join(workdir, "%d-%s" % (todo.index(change), os.path.basename(change.path)))
-        with open(candidate, "wb") as handle:
-            handle.write(change.data)
-        argv = [part.replace("%s", candidate) for part in shlex.split(change.validate)]
-        rc, out, err = module.run_command(argv)
+        rc, out, err = txn.run_candidate(module.run_command, change.validate, change.data, os.path.basename(change.path))
         if rc == 127 and module.check_mode:
             # --check on a host where the validator is not installed yet.
             module.warn("%s: not validated, the command of '%s' is not installed yet (check mode)" % (change.path, change.validate))
@@ -448,12 +440,9 @@ def run_validations(module, changes):
                 change.path, change.agent, change.validate, (out + err).strip()[-4000:])
         return None
 
-    try:
-        # Two at a time: each validation is a node process of about 2 s of CPU.
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            return [e for e in problems + list(pool.map(check, todo)) if e]
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    # Two at a time: each validation is a node process of about 2 s of CPU.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return [e for e in problems + list(pool.map(check, todo)) if e]
 
 
 def stop_watcher(module, change):

@@ -320,9 +320,9 @@ import time
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn as txn
-from ansible_collections.agentfleet.vps.plugins.module_utils import compile_cache, fileops, fleet_plan, gateway_reload
+from ansible_collections.agentfleet.vps.plugins.module_utils import compile_cache, fileops, fleet_plan, gateway_reload, systemd_user
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import canonical_json
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import SHOW_PROPERTIES, UserManager, exited, states_of
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, exited
 
 
 class ConfigChange:
@@ -406,20 +406,22 @@ class ConfigChange:
         user = self.p["unit_user"] or pwd.getpwuid(fileops.owner(self.store.path)[0]).pw_name
         return UserManager(self.module.run_command, user)
 
+    def systemctl(self):
+        """`systemctl ARGS` on the unit's manager: the system's, or its
+        user's (KeyError when that user does not exist)."""
+        if self.p["unit_scope"] == "system":
+            return lambda *args: self.module.run_command(["systemctl", "--no-pager"] + list(args))
+        return self.manager().systemctl
+
     def restart(self):
         unit = self.p["unit"]
         action = "restart" if self.p["unit_action"] == "watch" else self.p["unit_action"]
         self.result["applied_by"] = action
-        if self.p["unit_scope"] == "system":
-            # As UserManager.restart: a deliberate restart must not count against StartLimitBurst.
-            self.module.run_command(["systemctl", "reset-failed", unit])
-            rc, out, err = self.module.run_command(["systemctl", "--no-pager", action, unit])
-        else:
-            try:
-                manager = self.manager()
-            except KeyError:
-                return False, "unit_user %s does not exist on the host" % (self.p["unit_user"] or "(owner of path)")
-            rc, out, err = manager.restart(unit, action)
+        try:
+            systemctl = self.systemctl()
+        except KeyError:
+            return False, "unit_user %s does not exist on the host" % (self.p["unit_user"] or "(owner of path)")
+        rc, out, err = systemd_user.restart(systemctl, unit, action)
         if rc != 0:
             return False, "systemctl %s %s failed: %s" % (action, unit, (err or out).strip()[-1000:])
         return True, "%s: %s done" % (unit, action)
@@ -456,12 +458,7 @@ class ConfigChange:
         health wait then ends without its whole budget."""
         unit = self.p["unit"]
         try:
-            if self.p["unit_scope"] == "system":
-                rc, out, dummy = self.module.run_command(
-                    ["systemctl", "show", "--property=" + ",".join(SHOW_PROPERTIES), unit])
-                state = states_of(out, [unit], SHOW_PROPERTIES).get(unit, {}) if rc == 0 else {}
-            else:
-                state = self.manager().show([unit]).get(unit, {})
+            state = systemd_user.show(self.systemctl(), [unit]).get(unit, {})
         except (KeyError, RuntimeError):
             return None  # unknown: the probes alone decide
         return exited(state)

@@ -129,14 +129,14 @@ window:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import audit
-from ansible_collections.agentfleet.vps.plugins.module_utils.audit_checks import SEVERITIES
+from ansible_collections.agentfleet.vps.plugins.module_utils.audit_checks import FINDING_SEVERITIES
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             config=dict(type="path", default=audit.DEFAULT_CONFIG),
-            fail_on=dict(type="str", choices=["never"] + list(SEVERITIES), default="never"),
+            fail_on=dict(type="str", choices=["never"] + list(FINDING_SEVERITIES), default="never"),
             reviewer=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
@@ -151,7 +151,7 @@ def main():
                   reviewer=report["reviewer"], window=report["window"])
     fail_on = module.params["fail_on"]
     if fail_on != "never":
-        worst = [f for f in report["findings"] if SEVERITIES.index(f["severity"]) >= SEVERITIES.index(fail_on)]
+        worst = [f for f in report["findings"] if FINDING_SEVERITIES.index(f["severity"]) >= FINDING_SEVERITIES.index(fail_on)]
         if worst:
             module.fail_json(msg="%d finding(s) of severity %s or worse:\n- %s" % (
                 len(worst), fail_on, "\n- ".join(audit.alert_line(f) for f in worst)), **result)

@@ -145,25 +145,13 @@ from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import
 POLL_SECONDS = 2
 # A gateway put back on its last good config is waited for at least this long.
 RECOVERY_SECONDS = txn.RECOVERY_SECONDS
-# Unit state is read every few polls: it is a systemctl call per gateway.
-UNIT_CHECK_POLLS = 2
 
 
 def wait_for(port, deadline, watch=None):
     """(ready, detail) once /readyz says ready, the deadline passes, or
-    watch() says the gateway will not come up. watch is asked every few
-    polls while not ready."""
-    ready, detail = txn.readyz(port)
-    polls = 0
-    while not ready and time.monotonic() < deadline:
-        time.sleep(POLL_SECONDS)
-        polls += 1
-        if watch and polls % UNIT_CHECK_POLLS == 0:
-            gone = watch()
-            if gone:
-                return False, "%s; last probe: %s" % (gone, detail)
-        ready, detail = txn.readyz(port)
-    return ready, detail
+    watch() says the gateway will not come up (txn.wait_ready)."""
+    return txn.wait_ready(port, deadline - time.monotonic(), gone=watch, delay=POLL_SECONDS,
+                          check=lambda: txn.readyz(port))
 
 
 class UnitWatch:

@@ -267,12 +267,11 @@ def unit_states(module, units):
     """Id -> {ActiveState, UnitFileState} of system units, one `systemctl
     show` for all (a unit systemd does not know is inactive, with no file
     state)."""
-    if not units:
-        return {}
-    rc, out, err = module.run_command(["systemctl", "show", "--property=Id,ActiveState,UnitFileState"] + list(units))
-    if rc != 0:
-        module.fail_json(msg="systemctl show exited %d: %s" % (rc, (err or out).strip()))
-    return systemd_user.parse_show(out)
+    try:
+        return systemd_user.show(lambda *args: module.run_command(["systemctl"] + list(args)), list(units),
+                                 ("Id", "ActiveState", "UnitFileState"))
+    except RuntimeError as exc:
+        module.fail_json(msg=str(exc))
 
 
 def users(names, db, managers, states):

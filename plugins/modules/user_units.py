@@ -156,7 +156,10 @@ def main():
 
     def run(action, units, *flags):
         for manager, mine in managers.grouped(units):
-            rc, out, err = manager.systemctl(action, *(list(flags) + mine))
+            if action in ("start", "restart"):
+                rc, out, err = manager.restart(mine, action)
+            else:
+                rc, out, err = manager.systemctl(action, *(list(flags) + mine))
             if rc == 0:
                 continue
             msg = "systemctl --user %s %s (user %s) failed: %s" % (action, " ".join(mine), manager.user, (err or out).strip())
@@ -197,10 +200,6 @@ def main():
             run("stop", to_halt)
         if to_enable:
             run("enable", to_enable)
-        if to_start or to_restart:
-            # A deliberate (re)start must not be refused because earlier
-            # crashes or restarts used up the unit's StartLimitBurst.
-            run("reset-failed", to_start + to_restart)
         if to_start:
             run("start", to_start)
         if to_restart:

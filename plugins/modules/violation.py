@@ -125,7 +125,7 @@ def main():
             what=dict(type="str", required=True),
             why=dict(type="str", required=True),
             changed=dict(type="str", required=True),
-            severity=dict(type="str", choices=list(law.SEVERITIES), default="medium"),
+            severity=dict(type="str", choices=list(law.VIOLATION_SEVERITIES), default="medium"),
             amendment=dict(type="str"),
             amendment_scope=dict(type="str", choices=list(law.SCOPES), default="agent"),
             recorded_by=dict(type="str"),

@@ -12,6 +12,11 @@ import pytest
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks, config_txn
 from ansible_collections.agentfleet.vps.plugins.module_utils import watchdog as wd
+from ansible_collections.agentfleet.vps.plugins.module_utils import watchdog_actions as wd_actions
+from ansible_collections.agentfleet.vps.plugins.module_utils import watchdog_diagnosis as wd_diagnosis
+from ansible_collections.agentfleet.vps.plugins.module_utils import watchdog_host as wd_host
+from ansible_collections.agentfleet.vps.plugins.module_utils import watchdog_llm as wd_llm
+from ansible_collections.agentfleet.vps.plugins.module_utils import watchdog_state as wd_state
 
 
 class ScriptedHost:
@@ -80,11 +85,11 @@ class ScriptedHost:
 def runner_tracking(monkeypatch, host):
     """Tell the host which action runs, so its restart knows whether it
     heals (restore_last_good and the others end in a restart)."""
-    for name, func in list(wd.RUNNERS.items()):
+    for name, func in list(wd_actions.RUNNERS.items()):
         def wrapped(h, config, agent, answer, action=name, runner=func):
             host.pending = action
             return runner(h, config, agent, answer)
-        monkeypatch.setitem(wd.RUNNERS, name, wrapped)
+        monkeypatch.setitem(wd_actions.RUNNERS, name, wrapped)
 
 
 @pytest.fixture
@@ -118,23 +123,23 @@ def incidents(config):
 # ---------------------------------------------------------------- plan
 
 def test_ladder_without_an_answer_and_llm_action_then_restore():
-    assert wd.plan({}, None) == (["restart", "restore_last_good"], [])
-    assert wd.plan({}, {"diagnosis": "d", "action": "doctor_fix"}) == (["doctor_fix", "restore_last_good"], [])
-    assert wd.plan({}, {"diagnosis": "d", "action": "restore_last_good"}) == (["restore_last_good"], [])
+    assert wd_actions.plan({}, None) == (["restart", "restore_last_good"], [])
+    assert wd_actions.plan({}, {"diagnosis": "d", "action": "doctor_fix"}) == (["doctor_fix", "restore_last_good"], [])
+    assert wd_actions.plan({}, {"diagnosis": "d", "action": "restore_last_good"}) == (["restore_last_good"], [])
 
 
 def test_a_generated_script_is_refused_unless_allowed():
     answer = {"diagnosis": "d", "action": "run_script", "script": "touch /tmp/x"}
-    actions, refused = wd.plan({"allow_generated_scripts": False}, answer)
+    actions, refused = wd_actions.plan({"allow_generated_scripts": False}, answer)
     assert actions == ["restart", "restore_last_good"]
     assert refused[0]["result"] == "refused" and refused[0]["script"] == "touch /tmp/x"
-    assert wd.plan({"allow_generated_scripts": True}, answer) == (["run_script", "restore_last_good"], [])
+    assert wd_actions.plan({"allow_generated_scripts": True}, answer) == (["run_script", "restore_last_good"], [])
 
 
 def test_allowed_script_runs_only_in_a_sandboxed_transient_unit(fleet):
     host = ScriptedHost()
-    ok, _detail = wd.act_run_script(host, dict(fleet, script_timeout=45), fleet["agents"][0],
-                                    {"script": "echo hi"})
+    ok, _detail = wd_actions.act_run_script(host, dict(fleet, script_timeout=45), fleet["agents"][0],
+                                            {"script": "echo hi"})
     argv = next(c for c in host.calls if c[0] == "systemd-run")
     state_dir = fleet["agents"][0]["state_dir"]
     assert ok and argv[-3:] == ("/bin/sh", "-c", "echo hi")
@@ -184,7 +189,7 @@ def llm():
 def test_llm_answers_that_are_not_allowed_json_mean_the_ladder(fleet, llm, status, content, error):
     LLM.answer = (status, content)
     config = dict(fleet, llm={"url": llm, "model": "fast"})
-    answer, reason = wd.ask_llm(config, fleet["agents"][0], "unit failed", "logs")
+    answer, reason = wd_llm.ask_llm(config, fleet["agents"][0], "unit failed", "logs")
     assert answer is None and error in reason
 
 
@@ -237,7 +242,7 @@ def test_restart_that_does_not_heal_restores_last_good(fleet, monkeypatch):
 
 def test_verify_stops_early_when_the_gateway_exits(fleet):
     host = ScriptedHost(state="activating", substate="auto-restart")
-    ok, detail = wd.verify(host, fleet["agents"][0], 90)
+    ok, detail = wd_actions.verify(host, fleet["agents"][0], 90)
     assert not ok and "auto-restart" in detail and host.clock == 1000.0
 
 
@@ -245,9 +250,9 @@ def test_starting_gateway_gets_its_grace(fleet):
     host = ScriptedHost(state="active", substate="running")
     host.props["ActiveEnterTimestampMonotonic"] = str(int(990 * 1e6))
     host.probe = lambda url, body=None: (False, "no answer")
-    assert wd.symptom_of(host, fleet["agents"][0], 30, host.props) is None
+    assert wd_diagnosis.symptom_of(host, fleet["agents"][0], 30, host.props) is None
     host.clock = 2000.0
-    assert wd.symptom_of(host, fleet["agents"][0], 30, host.props).startswith("unit active but /health fails")
+    assert wd_diagnosis.symptom_of(host, fleet["agents"][0], 30, host.props).startswith("unit active but /health fails")
 
 
 def test_kill_port_holder_stops_only_strays_of_other_cgroups(fleet, monkeypatch):
@@ -258,10 +263,10 @@ def test_kill_port_holder_stops_only_strays_of_other_cgroups(fleet, monkeypatch)
     host.stray = {41: "0::/user.slice/x/app.slice/openclaw-gateway-coder.service\n", 42: "0::/user.slice/x/session.scope\n",
                   43: "0::/system.slice/sshd.service\n"}
     host.other_users = {43}  # not the agent's: root never kills it on the agent's behalf
-    ok, detail = wd.act_kill_port_holder(host, fleet, fleet["agents"][0], None)
+    ok, detail = wd_actions.act_kill_port_holder(host, fleet, fleet["agents"][0], None)
     assert ok and "42" in detail and [kill[0] for kill in host.killed] == [42]
     host.stray = {}
-    assert wd.act_kill_port_holder(host, fleet, fleet["agents"][0], None) == (
+    assert wd_actions.act_kill_port_holder(host, fleet, fleet["agents"][0], None) == (
         False, "no stray process holds port 19000")
 
 
@@ -281,10 +286,10 @@ def test_breaker_trips_after_max_attempts_alerts_once_and_reset_rearms(fleet, mo
     assert len(host.calls) == calls and len(incidents(fleet)) == 4
     with open(fleet["alerts_file"], encoding="utf-8") as handle:
         assert handle.read().count("breaker_tripped") == 1
-    assert wd.reset_breakers(fleet["state_dir"], ["coder"], check_mode=True) == (["coder"], ["coder"])
+    assert wd_state.reset_breakers(fleet["state_dir"], ["coder"], check_mode=True) == (["coder"], ["coder"])
     assert wd.run(fleet, host=host)["left_alone"] == ["coder"]
-    assert wd.reset_breakers(fleet["state_dir"], ["coder"]) == (["coder"], ["coder"])
-    assert wd.reset_breakers(fleet["state_dir"]) == ([], [])
+    assert wd_state.reset_breakers(fleet["state_dir"], ["coder"]) == (["coder"], ["coder"])
+    assert wd_state.reset_breakers(fleet["state_dir"]) == ([], [])
     host.heals = {"restart"}
     assert wd.run(fleet, host=host)["incidents"][0]["result"] == "recovered"
 
@@ -293,7 +298,7 @@ def test_attempts_older_than_the_window_do_not_count(fleet, monkeypatch):
     host = ScriptedHost(heals=())
     runner_tracking(monkeypatch, host)
     old = wd.now_utc().timestamp() - 4000
-    with open(os.path.join(fleet["state_dir"], wd.BREAKER_NAME), "w", encoding="utf-8") as handle:
+    with open(os.path.join(fleet["state_dir"], wd_state.BREAKER_NAME), "w", encoding="utf-8") as handle:
         json.dump({"coder": {"attempts": [old, old, old]}}, handle)
     assert wd.run(fleet, host=host)["incidents"][0]["result"] == "not_recovered"
 
@@ -302,8 +307,8 @@ def test_attempts_older_than_the_window_do_not_count(fleet, monkeypatch):
 
 def test_a_second_run_says_the_lock_is_held_and_does_nothing(fleet):
     host = ScriptedHost()
-    with wd.run_lock(fleet["state_dir"]):
-        with pytest.raises(wd.LockHeld, match="lock held by another watchdog run .PID %d" % os.getpid()):
+    with wd_state.run_lock(fleet["state_dir"]):
+        with pytest.raises(wd_host.LockHeld, match="lock held by another watchdog run .PID %d" % os.getpid()):
             wd.run(fleet, host=host)
     assert host.calls == [] and not os.path.exists(fleet["incident_log"])
 
@@ -311,7 +316,7 @@ def test_a_second_run_says_the_lock_is_held_and_does_nothing(fleet):
 def test_main_reports_a_held_lock_and_exits_zero(fleet, tmp_path, capsys):
     path = tmp_path / "watchdog.json"
     path.write_text(json.dumps(fleet))
-    with wd.run_lock(fleet["state_dir"]):
+    with wd_state.run_lock(fleet["state_dir"]):
         assert wd.main(["--config", str(path)]) == 0
     assert "lock held by another watchdog run" in capsys.readouterr().out
     assert wd.main(["--config", str(tmp_path / "missing.json")]) == 1
@@ -335,7 +340,7 @@ def test_unreadable_unit_states_change_nothing(fleet, monkeypatch):
     runner_tracking(monkeypatch, host)
 
     def unreadable(units):
-        raise wd.HostUnreadable("cannot read the unit states of agent's user manager (systemctl exited 1: bus)")
+        raise wd_host.HostUnreadable("cannot read the unit states of agent's user manager (systemctl exited 1: bus)")
     host.units = unreadable
     summary = wd.run(fleet, host=host)
     assert summary["incidents"] == [] and summary["healthy"] == []
@@ -349,13 +354,13 @@ def test_an_agent_s_log_is_read_from_its_own_directory_never_through_a_link(tmp_
     for name in ("coder", "coder-1"):
         (tmp_path / name / "logs").mkdir(parents=True)
     (tmp_path / "coder-1" / "logs" / "openclaw-2026-11-28.log").write_text("coder-1's secret line\n")
-    assert wd.gateway_log(str(tmp_path / "coder"), 10) == ""
-    assert "coder-1's secret line" in wd.gateway_log(str(tmp_path / "coder-1"), 10)
+    assert wd_diagnosis.gateway_log(str(tmp_path / "coder"), 10) == ""
+    assert "coder-1's secret line" in wd_diagnosis.gateway_log(str(tmp_path / "coder-1"), 10)
     (tmp_path / "coder" / "logs" / "openclaw-2026-11-29.log").symlink_to("/etc/hostname")
-    assert wd.gateway_log(str(tmp_path / "coder"), 10).startswith("(not read:")
+    assert wd_diagnosis.gateway_log(str(tmp_path / "coder"), 10).startswith("(not read:")
     (tmp_path / "coder-1" / "logs").rename(tmp_path / "elsewhere")
     (tmp_path / "coder-1" / "logs").symlink_to(tmp_path / "elsewhere")
-    assert wd.gateway_log(str(tmp_path / "coder-1"), 10).startswith("(not read:")
+    assert wd_diagnosis.gateway_log(str(tmp_path / "coder-1"), 10).startswith("(not read:")
 
 
 @pytest.mark.parametrize("work", ["staged", "hold file", "config change"])
@@ -379,27 +384,27 @@ def test_deliberate_work_is_left_alone_and_said(fleet, monkeypatch, tmp_path, wo
     assert summary["incidents"] == [] and len(summary["held"]) == 1 and summary["held"][0].startswith("coder (")
     assert not any(c[0] == "systemctl" and c[1] in ("restart", "start") for c in host.calls)
     if work == "hold file":
-        old = os.path.getmtime(tmp_path / "hold" / "coder") - wd.HOLD_MAX_AGE - 60
+        old = os.path.getmtime(tmp_path / "hold" / "coder") - wd_diagnosis.HOLD_MAX_AGE - 60
         os.utime(tmp_path / "hold" / "coder", (old, old))
         assert wd.run(fleet, host=host)["incidents"], "a stale hold must not keep an agent down forever"
 
 
 def test_an_agents_manager_cannot_speak_for_another_agents_unit(monkeypatch):
     # Agent a owns its bus socket: its "manager" also answers for b's unit.
-    monkeypatch.setattr(wd.pwd, "getpwnam", lambda name: wd.pwd.struct_passwd((name, "x", 1001, 1001, "", "/h", "/bin/sh")))
+    monkeypatch.setattr(wd_host.pwd, "getpwnam", lambda name: wd_host.pwd.struct_passwd((name, "x", 1001, 1001, "", "/h", "/bin/sh")))
     answer = ("Id=openclaw-gateway-a.service\nActiveState=active\n\n"
               "Id=openclaw-gateway-b.service\nActiveState=failed\n")
-    monkeypatch.setattr(wd, "run_command", lambda argv, env=None, timeout=120: (0, answer, ""))
-    states = wd.Host("openclaw-a").units(["openclaw-gateway-a.service"])
+    monkeypatch.setattr(wd_host, "run_command", lambda argv, env=None, timeout=120: (0, answer, ""))
+    states = wd_host.Host("openclaw-a").units(["openclaw-gateway-a.service"])
     assert list(states) == ["openclaw-gateway-a.service"]
 
 
 def test_forged_numbers_and_long_values_from_a_manager_are_cleaned(monkeypatch):
-    monkeypatch.setattr(wd.pwd, "getpwnam", lambda name: wd.pwd.struct_passwd((name, "x", 1001, 1001, "", "/h", "/bin/sh")))
+    monkeypatch.setattr(wd_host.pwd, "getpwnam", lambda name: wd_host.pwd.struct_passwd((name, "x", 1001, 1001, "", "/h", "/bin/sh")))
     answer = ("Id=openclaw-gateway-a.service\nActiveState=active\nActiveEnterTimestampMonotonic=x\n"
               "NRestarts=\u00b2\nSubState=%s\nBogus=1\n" % ("r" * 5000))
-    monkeypatch.setattr(wd, "run_command", lambda argv, env=None, timeout=120: (0, answer, ""))
-    props = wd.Host("openclaw-a").units(["openclaw-gateway-a.service"])["openclaw-gateway-a.service"]
+    monkeypatch.setattr(wd_host, "run_command", lambda argv, env=None, timeout=120: (0, answer, ""))
+    props = wd_host.Host("openclaw-a").units(["openclaw-gateway-a.service"])["openclaw-gateway-a.service"]
     assert props["ActiveEnterTimestampMonotonic"] == "0" and props["NRestarts"] == "0"
     assert len(props["SubState"]) == 256 and "Bogus" not in props
 
@@ -415,6 +420,6 @@ def test_a_gateway_over_its_memory_budget_gets_a_planned_restart_through_the_bre
     assert incident["symptom"] == "memory 1900.0 MiB over its budget 1843.2 MiB (90 % of MemoryMax 2048.0 MiB)"
     assert incident["action"] == "restart" and incident["llm"]["used"] is False and summary["healthy"] == []
     assert ("systemctl", "restart", "openclaw-gateway-coder.service") in host.calls
-    assert len(wd.load_breaker(fleet["state_dir"])["coder"]["attempts"]) == 1
+    assert len(wd_state.load_breaker(fleet["state_dir"])["coder"]["attempts"]) == 1
     host.props.update(MemoryCurrent=str(1000 << 20))
     assert wd.run(dict(fleet, memory_budget_percent=90), host=host)["healthy"] == ["coder"]

@@ -35,7 +35,8 @@ def gateway(config, monkeypatch):
             pass
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setattr(UserManager, "systemctl", lambda self, *a: restarts.append(a) or (0, "", ""))
+    # What the wait reads of the unit (show) answers nothing; only actions are recorded.
+    monkeypatch.setattr(UserManager, "systemctl", lambda self, *a: (a[0] != "show" and restarts.append(a)) or (0, "", ""))
     monkeypatch.setattr(UserManager, "journal", lambda self, unit, lines=30: "journal of %s" % unit)
     yield {"port": server.server_port, "restarts": restarts}
     server.shutdown()
