@@ -221,14 +221,17 @@ def readyz(port, timeout=5):
     return probe("http://127.0.0.1:%d/readyz" % port, body=READY_BODY, timeout=timeout)
 
 
-def wait_ready(port, seconds, gone=None, delay=2, check=None, sleep=time.sleep, clock=time.monotonic):
-    """The one wait for a gateway to come up (gateway_ready, the watchdog,
-    a restore, a config change's health): wait_healthy on its /readyz for
-    about `seconds`, ended early by gone(). check() replaces the request
-    (the watchdog asks through its host)."""
+def wait_ready(port, seconds, gone=None, delay=2, check=None, sleep=time.sleep, clock=time.monotonic,
+               gone_every=None):
+    """The one wait for a gateway to come up (gateway_ready, the watchdog's
+    verify, a restore): wait_healthy on its /readyz, probing until `seconds`
+    have passed, ended early by gone(). check() replaces the request (the
+    watchdog asks through its host); gone_every: see wait_healthy."""
     health = {"url": "http://127.0.0.1:%d/readyz" % port, "body": READY_BODY, "delay": delay, "timeout": 5,
-              "retries": max(1, int(-(-max(0, seconds) // delay)))}
-    return wait_healthy(health, sleep=sleep, clock=clock, gone=gone, check=check or (lambda: readyz(port)))
+              # one probe at the start and one at each delay until the deadline
+              "retries": 1 + max(0, int(-(-max(0, seconds) // delay)))}
+    return wait_healthy(health, sleep=sleep, clock=clock, gone=gone, check=check or (lambda: readyz(port)),
+                        gone_every=gone_every)
 
 
 def recovery_probe(health, seconds=RECOVERY_SECONDS):
@@ -243,18 +246,21 @@ def recovery_probe(health, seconds=RECOVERY_SECONDS):
 GONE_SECONDS = 2
 
 
-def wait_healthy(health, sleep=time.sleep, clock=time.monotonic, gone=None, check=None):
+def wait_healthy(health, sleep=time.sleep, clock=time.monotonic, gone=None, check=None, gone_every=None):
     """Probe until healthy, or until retries or their time (retries x delay,
     plus one request's timeout) run out; (healthy, last detail). gone(),
     asked after a failed probe at most every GONE_SECONDS (it is a systemctl
     call), ends the wait early with its answer: why the service will not
-    come up (its process exited), or None. check(), when given, is the
-    probe ((ok, detail)) instead of a request to health's url."""
+    come up (its process exited), or None. gone_every: ask it only every
+    that many seconds, the first time that long after the start. check(),
+    when given, is the probe ((ok, detail)) instead of a request to
+    health's url."""
     retries, delay, timeout = max(1, health.get("retries") or 1), health.get("delay", 2), health.get("timeout", 5)
     # A gateway that accepts and never answers costs a whole timeout per
     # probe; the deadline keeps the wait what retries x delay promise.
     deadline = clock() + retries * delay + timeout
-    detail, asked = "", None
+    detail, asked = "", clock() if gone_every else None
+    every = gone_every or GONE_SECONDS
     for attempt in range(retries):
         if attempt:
             if clock() >= deadline:
@@ -266,7 +272,7 @@ def wait_healthy(health, sleep=time.sleep, clock=time.monotonic, gone=None, chec
             ok, detail = probe(health["url"], tuple(health.get("status") or (200,)), health.get("body"), timeout)
         if ok:
             return True, detail
-        if gone and (asked is None or clock() - asked >= GONE_SECONDS):
+        if gone and (asked is None or clock() - asked >= every):
             asked = clock()
             reason = gone()
             if reason:

@@ -18,18 +18,30 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def imported(name, directory=HERE):
-    """The module_utils files that file `name` imports from this package."""
+    """The module_utils files that file `name` imports from this package,
+    in any form: `from PACKAGE import x`, `from PACKAGE.x import y`,
+    `import PACKAGE.x` and the relative `from . import x`, `from .x import
+    y`; anywhere in the file, a function's body included."""
     with open(os.path.join(directory, name), encoding="utf-8") as handle:
         tree = ast.parse(handle.read(), filename=name)
     found = set()
     for node in ast.walk(tree):
-        if not isinstance(node, ast.ImportFrom) or not node.module:
-            continue
-        if node.module == PACKAGE:
-            found.update(alias.name + ".py" for alias in node.names)
-        elif node.module.startswith(PACKAGE + "."):
-            found.add(node.module[len(PACKAGE) + 1:].split(".")[0] + ".py")
+        if isinstance(node, ast.Import):
+            found.update(_file_of(alias.name[len(PACKAGE) + 1:]) for alias in node.names
+                         if alias.name.startswith(PACKAGE + "."))
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                module = PACKAGE + ("." + module if module else "")
+            if module == PACKAGE:
+                found.update(_file_of(alias.name) for alias in node.names)
+            elif module.startswith(PACKAGE + "."):
+                found.add(_file_of(module[len(PACKAGE) + 1:]))
     return found
+
+
+def _file_of(dotted):
+    return dotted.split(".")[0] + ".py"
 
 
 def closure(programs, directory=HERE):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, systemd_user
+from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, fleet_plan, systemd_user
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import exited
 from ansible_collections.agentfleet.vps.plugins.module_utils.watchdog_diagnosis import gateway_env, health_url, log_excerpt
 from ansible_collections.agentfleet.vps.plugins.module_utils.watchdog_llm import ask_llm
@@ -110,7 +110,7 @@ def act_run_script(host, config, agent, answer):
             "--unit", "agentfleet-watchdog-script-%s-%d" % (agent["name"], os.getpid()),
             "--uid", str(host.uid), "--gid", str(host.gid), *props,
             "-p", "TemporaryFileSystem=/home:ro", "-p", "BindPaths=%s" % state_dir,
-            "-p", "InaccessiblePaths=-%s/gateway.env" % state_dir, "-p", "WorkingDirectory=%s" % state_dir,
+            "-p", "InaccessiblePaths=-%s" % fleet_plan.env_path(state_dir), "-p", "WorkingDirectory=%s" % state_dir,
             "-p", "RuntimeMaxSec=%d" % timeout, "/bin/sh", "-c", answer["script"]]
     rc, out, err = host.run(argv, timeout=timeout + 30)
     if rc != 0:

@@ -45,7 +45,7 @@ def symptom_of(host, agent, grace, props):
 def gateway_env(agent):
     """The agent's gateway.env; {} when it cannot be read."""
     try:
-        return read_env(os.path.join(agent["state_dir"], "gateway.env"))
+        return read_env(fleet_plan.env_path(agent["state_dir"]))
     except OSError:
         return {}
 

@@ -145,13 +145,16 @@ from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import
 POLL_SECONDS = 2
 # A gateway put back on its last good config is waited for at least this long.
 RECOVERY_SECONDS = txn.RECOVERY_SECONDS
+# The unit's state is read every few polls: it is a systemctl call per
+# gateway, on a bus its agent owns.
+UNIT_CHECK_POLLS = 2
 
 
 def wait_for(port, deadline, watch=None):
     """(ready, detail) once /readyz says ready, the deadline passes, or
     watch() says the gateway will not come up (txn.wait_ready)."""
     return txn.wait_ready(port, deadline - time.monotonic(), gone=watch, delay=POLL_SECONDS,
-                          check=lambda: txn.readyz(port))
+                          check=lambda: txn.readyz(port), gone_every=UNIT_CHECK_POLLS * POLL_SECONDS)
 
 
 class UnitWatch:

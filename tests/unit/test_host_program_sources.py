@@ -51,3 +51,11 @@ def test_the_closure_follows_imports_to_the_end(tmp_path):
     (tmp_path / "c.py").write_text("thing = 1\n")
     (tmp_path / "d.py").write_text("")
     assert host_sources.closure(["a.py"], str(tmp_path)) == ["a.py", "b.py", "c.py"]
+
+
+def test_every_form_of_import_counts(tmp_path):
+    (tmp_path / "a.py").write_text("import %s.b\n\ndef later():\n    from . import c\n    from .d import thing\n"
+                                   % host_sources.PACKAGE)
+    for name in "bcd":
+        (tmp_path / ("%s.py" % name)).write_text("thing = 1\n")
+    assert host_sources.closure(["a.py"], str(tmp_path)) == ["a.py", "b.py", "c.py", "d.py"]
