@@ -199,8 +199,9 @@ attributes:
     support: full
     details: Canonical JSON before and after, with the values of secret-looking keys masked.
 notes:
-  - Runs as root. Backups, C(last-good) and the change log belong to the owner of O(path),
-    mode C(0600).
+  - Runs as root. Backups, C(last-good), the lock and the change log are root's (mode C(0600)), in
+    O(backup_dir) (the agents role gives root's store under C(/var/lib/agentfleet/config)), else in
+    C(config-backups/) beside O(path).
   - A change that was rolled back, or that could not be recovered, fails the task; RV(recovered)
     says whether the service answered the probe again on the previous file. That probe waits at
     least 180 seconds in all, whatever O(health.retries) allow, since the previous file is known to work
