@@ -11,14 +11,14 @@ from __future__ import annotations
 from ansible_collections.agentfleet.vps.plugins.module_utils import auth_store, config_txn, files, fleet_plan
 
 
-def _last_good_path(state_dir, store, name):
-    return config_txn.ConfigStore(fleet_plan.config_path(state_dir), "%s/%s" % (store, name)).last_good_path
+def _last_good_path(config, store, name):
+    return config_txn.ConfigStore(config, "%s/%s" % (store, name)).last_good_path
 
 
 def last_good_paths(agents, store, prefix):
     """The last good copy of every present agent's openclaw.json (root's
     store), for the host read that decides whether readiness needs a call."""
-    return [_last_good_path(fleet_plan.state_dir(prefix, agent["name"]), store, agent["name"])
+    return [_last_good_path(fleet_plan.config_path(fleet_plan.state_dir(prefix, agent["name"])), store, agent["name"])
             for agent in agents if agent.get("state", "present") == "present"]
 
 
@@ -36,7 +36,7 @@ def ready_in_place(plan, read, written, store, key=None):
         config = configs.get(entry["config"])
         if probe.get("ready") is not True or probe.get("port") != entry["port"] or config is None:
             return False
-        last_good.append({"path": _last_good_path(entry["state_dir"], store, entry["name"]), "mode": "0600",
+        last_good.append({"path": _last_good_path(entry["config"], store, entry["name"]), "mode": "0600",
                           "content": config})
     return files.in_place(read.get("paths") or {}, files=last_good, key=key)
 
