@@ -24,12 +24,14 @@ base_id="$(docker image inspect -f '{{ .Id }}' "$base" 2>/dev/null)" \
   || die "base image $base is missing: run make image first."
 versions="$(python3 - <<'PY'
 import yaml
-d = yaml.safe_load(open("roles/runtime/defaults/main.yml"))
-print(d["fleet_node_version"], d["runtime_npm_version"], d["fleet_openclaw_version"])
+fleet = yaml.safe_load(open("roles/fleet/defaults/main.yml"))
+runtime = yaml.safe_load(open("roles/runtime/defaults/main.yml"))
+print(fleet["fleet_node_version"], runtime["runtime_npm_version"], fleet["fleet_openclaw_version"])
 PY
 )"
 key="$( (echo "$base_id $versions"; cat images/runtime/install.yml roles/runtime/tasks/read.yml roles/runtime/tasks/node.yml \
   roles/runtime/tasks/openclaw.yml roles/runtime/tasks/commands.yml roles/runtime/vars/main.yml roles/runtime/defaults/main.yml \
+  roles/fleet/defaults/main.yml \
   roles/runtime/templates/*.j2 "$settings" "$0") | sha256sum | cut -c1-16)"
 
 say "runtime image: node, npm, openclaw $versions"

@@ -45,12 +45,12 @@ def _wrap(func):
 
 
 def fleet_port_plan(agents, base=18800, stride=200, ss_output="", passwd=None, fleet_credentials=None,
-                    prefix=fleet_plan.DEFAULT_USER):
+                    prefix=fleet_plan.DEFAULT_USER, store=None):
     """Validated plan of the fleet; see module_utils/fleet_plan.build_plan.
     passwd: getent's passwd facts (user -> [x, uid, ...])."""
     listeners = fleet_plan.parse_listeners(ss_output)
     uids = {user: int(fields[1]) for user, fields in (passwd or {}).items() if fields and str(fields[1]).isdigit()}
-    return fleet_plan.build_plan(agents, base, stride, listeners, uids, fleet_credentials, prefix)
+    return fleet_plan.build_plan(agents, base, stride, listeners, uids, fleet_credentials, prefix, store)
 
 
 def fleet_env_files(plan, agents, fleet_credentials):
@@ -80,14 +80,14 @@ def fleet_auth_profiles_entry(entry):
             "compile_cache": entry["compile_cache"], "profiles": entry.get("auth_profiles") or {}}
 
 
-def fleet_gateway_probe(entry, store=None):
+def fleet_gateway_probe(entry):
     """gateway_ready entry of one planned agent: its user manager, port,
-    unit and openclaw.json, whose last good copy (in store/NAME) readiness
-    moves."""
+    unit and openclaw.json, whose last good copy (in the entry's store)
+    readiness moves."""
     probe = {"name": entry["name"], "user": entry["user"], "port": entry["port"],
              "unit": entry["unit"], "config": entry["config"]}
-    if store:
-        probe["store"] = "%s/%s" % (store, entry["name"])
+    if entry.get("store"):
+        probe["store"] = entry["store"]
     return probe
 
 
@@ -100,29 +100,34 @@ def fleet_workspaces(agents, prefix):
     for agent in agents:
         if agent.get("state", "present") != "present":
             continue
-        defaults = ((agent.get("config") or {}).get("agents") or {}).get("defaults") or {}
         entry = {"name": agent["name"], "role": agent.get("role", "specialist"),
                  "user": fleet_plan.service_user(prefix, agent["name"]),
                  "workspace": fleet_plan.workspace(agent, fleet_plan.state_dir(prefix, agent["name"]))}
-        for key, limit in (("max_chars", "bootstrapMaxChars"), ("total_max_chars", "bootstrapTotalMaxChars")):
-            if defaults.get(limit):
-                entry[key] = defaults[limit]
+        entry.update(_bootstrap_limits(agent))
         result.append(entry)
     return result
 
 
-def fleet_audit_agents(plan, agents, prefix, store=None):
-    """The overseers' view of every present planned agent: its user, unit,
-    port, state dir, openclaw.json, workspace and config store."""
-    workspaces = {w["name"]: w for w in fleet_workspaces(agents, prefix)}
+def _bootstrap_limits(agent):
+    """The bootstrap limits the inventory sets in the agent's config."""
+    defaults = ((agent.get("config") or {}).get("agents") or {}).get("defaults") or {}
+    limits = (("max_chars", "bootstrapMaxChars"), ("total_max_chars", "bootstrapTotalMaxChars"))
+    return {key: defaults[limit] for key, limit in limits if defaults.get(limit)}
+
+
+def fleet_audit_agents(plan, agents):
+    """The overseers' view of every present planned agent: from its plan
+    entry its user, role, unit, port, state dir, openclaw.json, workspace and
+    config store; from the inventory its bootstrap limits."""
+    by_name = {agent["name"]: agent for agent in agents}
     result = []
     for entry in plan:
-        if entry.get("state", "present") != "present" or entry["name"] not in workspaces:
+        if entry.get("state", "present") != "present" or entry["name"] not in by_name:
             continue
-        result.append(dict(workspaces[entry["name"]], port=entry["port"], unit=entry["unit"],
-                           state_dir=entry["state_dir"], config=entry["config"],
-                           compile_cache=entry["compile_cache"],
-                           store_dir="%s/%s" % (store, entry["name"]) if store else None))
+        result.append(dict(_bootstrap_limits(by_name[entry["name"]]), name=entry["name"], role=entry["role"],
+                           user=entry["user"], workspace=entry["workspace"], port=entry["port"],
+                           unit=entry["unit"], state_dir=entry["state_dir"], config=entry["config"],
+                           compile_cache=entry["compile_cache"], store_dir=entry.get("store")))
     return result
 
 

@@ -55,6 +55,12 @@ def state_dir(prefix, agent_name):
     return "%s/.openclaw-%s" % (home_dir(service_user(prefix, agent_name)), agent_name)
 
 
+def store_dir(store, agent_name):
+    """An agent's root-only config store below fleet_config_store: backups
+    of its openclaw.json, the last good copy, the lock and changes.jsonl."""
+    return "%s/%s" % (store, agent_name)
+
+
 def unit_name(agent_name):
     """The user unit that runs an agent's gateway."""
     return "%s%s.service" % (UNIT_PREFIX, agent_name)
@@ -254,10 +260,12 @@ def check_credentials(agent, credentials):
                 "fleet_agents[%s].credentials nor fleet_credentials has one" % (agent["name"], tier, name, provider, agent["name"]))
 
 
-def build_plan(agents, base=18800, stride=200, listeners=(), user_uids=None, fleet_credentials=None, prefix=DEFAULT_USER):
+def build_plan(agents, base=18800, stride=200, listeners=(), user_uids=None, fleet_credentials=None, prefix=DEFAULT_USER,
+               store=None):
     """Validate the inventory and return one plain entry per agent (no
     secrets). user_uids: Linux user -> uid of the users that exist; a
-    running gateway of an agent's own user may hold its ports."""
+    running gateway of an agent's own user may hold its ports. store:
+    fleet_config_store, whose NAME/ is each entry's store (None without)."""
     agents = list(agents or [])
     _check_names(agents, prefix)
     present = [a for a in agents if a.get("state", "present") == "present"]
@@ -284,6 +292,7 @@ def build_plan(agents, base=18800, stride=200, listeners=(), user_uids=None, fle
             # Node's compiled OpenClaw, kept between starts (module_utils/compile_cache).
             "compile_cache": profile_dir + "/compile-cache",
             "unit": unit_name(agent["name"]),
+            "store": store_dir(store, agent["name"]) if store else None,
             "unit_file": "%s/%s" % (unit_dir(home_dir(user)), unit_name(agent["name"])),
             "role": agent.get("role", "specialist"),
             "state": agent.get("state", "present"),

@@ -11,18 +11,19 @@ from __future__ import annotations
 from ansible_collections.agentfleet.vps.plugins.module_utils import auth_store, config_txn, files, fleet_plan
 
 
-def _last_good_path(config, store, name):
-    return config_txn.ConfigStore(config, "%s/%s" % (store, name)).last_good_path
+def _last_good_path(config, store_dir):
+    return config_txn.ConfigStore(config, store_dir).last_good_path
 
 
 def last_good_paths(agents, store, prefix):
     """The last good copy of every present agent's openclaw.json (root's
     store), for the host read that decides whether readiness needs a call."""
-    return [_last_good_path(fleet_plan.config_path(fleet_plan.state_dir(prefix, agent["name"])), store, agent["name"])
+    return [_last_good_path(fleet_plan.config_path(fleet_plan.state_dir(prefix, agent["name"])),
+                            fleet_plan.store_dir(store, agent["name"]))
             for agent in agents if agent.get("state", "present") == "present"]
 
 
-def ready_in_place(plan, read, written, store, key=None):
+def ready_in_place(plan, read, written, key=None):
     """Whether waiting for readiness would find nothing to do: the host read
     (host_facts with gateway_probe, and the last good copies in its paths,
     checksummed under key) found each planned agent's gateway ready on its
@@ -36,7 +37,7 @@ def ready_in_place(plan, read, written, store, key=None):
         config = configs.get(entry["config"])
         if probe.get("ready") is not True or probe.get("port") != entry["port"] or config is None:
             return False
-        last_good.append({"path": _last_good_path(entry["config"], store, entry["name"]), "mode": "0600",
+        last_good.append({"path": _last_good_path(entry["config"], entry["store"]), "mode": "0600",
                           "content": config})
     return files.in_place(read.get("paths") or {}, files=last_good, key=key)
 

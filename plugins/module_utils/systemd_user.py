@@ -104,14 +104,15 @@ def show(systemctl, units, properties=SHOW_PROPERTIES):
     return states_of(out, units, properties)
 
 
-def restart(systemctl, units, action="restart"):
+def restart(systemctl, units, action="restart", *flags):
     """The one way root (re)starts units on purpose: the start-rate counter
     is reset first, so deliberate restarts (a change, then its rollback;
     the watchdog's; a start after crashes) do not use up StartLimitBurst and
-    leave the unit failed. units: one unit or several of that manager."""
+    leave the unit failed. units: one unit or several of that manager;
+    flags: systemctl options of the action (e.g. --no-block)."""
     units = [units] if isinstance(units, str) else list(units)
     systemctl("reset-failed", *units)
-    return systemctl(action, *units)
+    return systemctl(action, *(list(flags) + units))
 
 
 def parse_show(out):
@@ -143,9 +144,9 @@ class UserManager:
         argv = ["runuser", "-u", self.user, "--", "systemctl", "--user", "--no-pager"] + list(args)
         return self._run(argv, environ_update=self.environ)
 
-    def restart(self, units, action="restart"):
+    def restart(self, units, action="restart", *flags):
         """restart (start, reload) units through this manager; see restart()."""
-        return restart(self.systemctl, units, action)
+        return restart(self.systemctl, units, action, *flags)
 
     def show(self, units, properties=SHOW_PROPERTIES):
         """unit name -> its properties (see show()). The manager is the

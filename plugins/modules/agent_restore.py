@@ -131,7 +131,7 @@ detail:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import backup
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import backup
 
 
 def main():

@@ -128,8 +128,8 @@ window:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import audit
-from ansible_collections.agentfleet.vps.plugins.module_utils.audit_checks import FINDING_SEVERITIES
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import audit
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs.audit_checks import FINDING_SEVERITIES
 
 
 def main():

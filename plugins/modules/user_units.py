@@ -157,7 +157,7 @@ def main():
     def run(action, units, *flags):
         for manager, mine in managers.grouped(units):
             if action in ("start", "restart"):
-                rc, out, err = manager.restart(mine, action)
+                rc, out, err = manager.restart(mine, action, *flags)
             else:
                 rc, out, err = manager.systemctl(action, *(list(flags) + mine))
             if rc == 0:

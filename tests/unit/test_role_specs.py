@@ -31,10 +31,18 @@ def defaults(role):
 BRIEF_ROLES = ("runtime", "agents", "constitution", "oversight", "watchdog")
 # Day-2 roles beyond the brief's five, applied after them.
 EXTRA_ROLES = ("backup",)
+# The shared fleet_* settings: every other role depends on it.
+SHARED_ROLE = "fleet"
 
 
 def test_the_five_roles_of_the_brief_exist():
-    assert ROLES == sorted(BRIEF_ROLES + EXTRA_ROLES)
+    assert ROLES == sorted(BRIEF_ROLES + EXTRA_ROLES + (SHARED_ROLE,))
+
+
+@pytest.mark.parametrize("role", BRIEF_ROLES + EXTRA_ROLES)
+def test_every_role_depends_on_the_shared_settings(role):
+    meta = load(ROOT / "roles" / role / "meta" / "main.yml")
+    assert meta["dependencies"] == [{"role": "agentfleet.vps." + SHARED_ROLE}]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -53,8 +61,12 @@ def test_spec_defaults_equal_role_defaults(role):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_role_variables_are_prefixed(role):
-    for name in spec_options(role):
-        assert name.startswith(("fleet_", role + "_")), name
+    """fleet_* settings have one home: only the shared role defaults or
+    documents them, in any of its entry points."""
+    specs = load(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
+    names = set(defaults(role)).union(*(entry.get("options") or {} for entry in specs.values()))
+    for name in names:
+        assert name.startswith(role + "_"), name
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -65,7 +77,7 @@ def test_role_has_readme_and_matching_meta(role):
     assert meta["galaxy_info"]["namespace"] == "agentfleet"
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", BRIEF_ROLES + EXTRA_ROLES)
 def test_site_playbook_applies_role(role):
     site = load(ROOT / "playbooks" / "site.yml")
     applied = [entry["role"] for play in site for entry in play.get("roles", [])]

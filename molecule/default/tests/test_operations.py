@@ -115,7 +115,7 @@ def test_root_files_that_drifted_are_put_back_and_in_place_cost_no_call(host):
                 "Install the watchdog code, the agentfleet-watchdog command, its config, secrets and schedule")
     read_task = "Read the system, the agent users, the installed runtime and packages"
     secrets = ["/etc/agentfleet/watchdog-secrets.json", "/etc/agentfleet/oversight-secrets.json"]
-    code = "/opt/agentfleet/oversight/lib/ansible_collections/agentfleet/vps/plugins/module_utils/audit.py"
+    code = "/opt/agentfleet/oversight/lib/ansible_collections/agentfleet/vps/plugins/module_utils/host_programs/audit.py"
     kept = {path: (host.file(path).content_string, host.file(path).mode) for path in secrets + [code]}
     host.run_test(f"echo ' ' >> {secrets[0]} && chmod 0644 {secrets[1]} && echo '# drift' >> {code}")
     fixed = run_deployed("--tags", "oversight,watchdog")

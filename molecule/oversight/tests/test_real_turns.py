@@ -14,7 +14,7 @@ import pytest
 
 from fleet_checks import as_user, readyz, run_playbook, state_dir, unit, user_systemctl, wait_until, why
 
-from ansible_collections.agentfleet.vps.plugins.module_utils.watchdog_diagnosis import readable
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs.watchdog_diagnosis import readable
 from conftest import REVIEWER_MODEL
 from test_oversight import CODER, audit, pairs, requests
 

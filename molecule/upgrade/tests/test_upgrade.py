@@ -18,7 +18,7 @@ from fleet_checks import (ROOT, agent_names, finish_playbook, fleet_agents, home
                           user_systemctl, wait_until, why)
 
 OLD = "2026.9.5"
-with open(ROOT / "roles/runtime/defaults/main.yml", encoding="utf-8") as handle:
+with open(ROOT / "roles/fleet/defaults/main.yml", encoding="utf-8") as handle:
     NEW = yaml.safe_load(handle)["fleet_openclaw_version"]
 PREFIX = "/opt/agentfleet"
 # Specialists in inventory order, the coordinator last.

@@ -71,6 +71,12 @@ def test_each_agent_has_its_own_user_home_and_unit_file():
     assert entry["home"] == "/home/oc-coder-1"
     assert entry["state_dir"] == "/home/oc-coder-1/.openclaw-coder-1"
     assert entry["unit_file"] == "/home/oc-coder-1/.config/systemd/user/openclaw-gateway-coder-1.service"
+    assert entry["store"] is None
+
+
+def test_each_entry_names_its_config_store_below_the_fleet_store():
+    plan = build_plan([agent("coder"), agent("qa", state="absent")], fleet_credentials=KEYS, store="/var/lib/af/config")
+    assert [entry["store"] for entry in plan] == ["/var/lib/af/config/coder", "/var/lib/af/config/qa"]
 
 
 def test_a_name_whose_user_would_be_too_long_is_refused():

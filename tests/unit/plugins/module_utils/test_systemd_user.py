@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import exited, running
+from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import exited, restart, running
 
 
 @pytest.mark.parametrize("props", [
@@ -39,3 +39,16 @@ def test_a_child_gets_none_of_the_callers_environment_but_path_and_locale(monkey
     assert rc == 0 and "s3cret" not in out
     assert "LANG=C.UTF-8" in out.splitlines() and "XDG_RUNTIME_DIR=/run/user/1001" in out.splitlines()
     assert any(line.startswith("PATH=") for line in out.splitlines())
+
+
+def test_restart_resets_the_start_counter_first_and_passes_the_flags():
+    calls = []
+
+    def systemctl(*args):
+        calls.append(args)
+        return 0, "", ""
+
+    assert restart(systemctl, "a.service") == (0, "", "")
+    assert restart(systemctl, ["a.service", "b.service"], "start", "--no-block") == (0, "", "")
+    assert calls == [("reset-failed", "a.service"), ("restart", "a.service"),
+                     ("reset-failed", "a.service", "b.service"), ("start", "--no-block", "a.service", "b.service")]

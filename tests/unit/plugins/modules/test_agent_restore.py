@@ -4,7 +4,7 @@ anything runs; check mode names the archive and changes nothing."""
 import hashlib
 import json
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import backup
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import backup
 from ansible_collections.agentfleet.vps.plugins.modules import agent_restore
 
 AGENT = {"name": "coder", "user": "openclaw-coder", "state_dir": "/home/openclaw-coder/.openclaw-coder",

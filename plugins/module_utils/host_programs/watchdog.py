@@ -33,11 +33,11 @@ import sys
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import agent_user
-from ansible_collections.agentfleet.vps.plugins.module_utils.watchdog_actions import planned_restart, remediate
-from ansible_collections.agentfleet.vps.plugins.module_utils.watchdog_diagnosis import hold_reason, memory_symptom, symptom_of
-from ansible_collections.agentfleet.vps.plugins.module_utils.watchdog_host import Host, HostUnreadable, LockHeld, WatchdogError
-from ansible_collections.agentfleet.vps.plugins.module_utils.watchdog_state import (alert_line, load_breaker, recent, record, reset_breakers,
-                                                                                    run_lock, save_breaker)
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs.watchdog_actions import planned_restart, remediate
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs.watchdog_diagnosis import hold_reason, memory_symptom, symptom_of
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs.watchdog_host import Host, HostUnreadable, LockHeld, WatchdogError
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs.watchdog_state import (
+    alert_line, load_breaker, recent, record, reset_breakers, run_lock, save_breaker)
 
 DEFAULT_CONFIG = "/etc/agentfleet/watchdog.json"
 

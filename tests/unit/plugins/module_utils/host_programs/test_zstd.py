@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import zstd
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import zstd
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 # event_utf8_bytes of the real row, as OpenClaw stored it.

@@ -30,10 +30,11 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import backup, config_txn, fileops
-from ansible_collections.agentfleet.vps.plugins.module_utils.alerts import quote
-from ansible_collections.agentfleet.vps.plugins.module_utils.audit import AuditError, load_config, now_utc, unit_states
-from ansible_collections.agentfleet.vps.plugins.module_utils.audit_checks import parse_time
+from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, fileops
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import backup
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs.alerts import quote
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs.audit import AuditError, load_config, now_utc, unit_states
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs.audit_checks import parse_time
 from ansible_collections.agentfleet.vps.plugins.module_utils.constitution import ledger_path
 
 DEFAULT_CONFIG = "/etc/agentfleet/oversight.json"

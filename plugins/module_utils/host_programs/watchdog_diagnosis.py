@@ -11,7 +11,8 @@ import json
 import os
 import time
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, fileops, fleet_plan, guardrails
+from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, fileops, fleet_plan
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import guardrails
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import read_env
 
 # A hold file older than this is a playbook that died; its agent is healed again.

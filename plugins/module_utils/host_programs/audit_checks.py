@@ -21,7 +21,7 @@ import shlex
 import subprocess
 import urllib.request
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import backup, endpoints, guardrails
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import backup, endpoints, guardrails
 from ansible_collections.agentfleet.vps.plugins.module_utils.config_txn import ConfigStore, checksum
 from ansible_collections.agentfleet.vps.plugins.module_utils.constitution import BLOCK_RE, HANDOFF
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import child_env

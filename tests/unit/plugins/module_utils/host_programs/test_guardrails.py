@@ -3,7 +3,7 @@ own process, filesystem and files in tmp_path."""
 
 import os
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks, guardrails
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import audit_checks, guardrails
 
 GIB = 1 << 30
 

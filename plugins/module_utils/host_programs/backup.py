@@ -26,7 +26,8 @@ import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import backup_offsite, compile_cache, config_txn, fileops
+from ansible_collections.agentfleet.vps.plugins.module_utils import compile_cache, config_txn, fileops
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import backup_offsite
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import last_json
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, exited, run_command
 

@@ -11,7 +11,8 @@ import sqlite3
 
 import pytest
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, transcripts
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import transcripts
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 SCHEMA = ("CREATE TABLE transcript_events (session_id TEXT NOT NULL, seq INTEGER NOT NULL, event_json TEXT, "

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import backup_offsite
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import backup_offsite
 
 REMOTE = {"host": "backup.example", "port": 2222, "user": "fleetbackup", "path": "/srv/agentfleet", "keep": 2,
           "key_file": "/etc/agentfleet/backup-offsite.key", "known_hosts_file": "/etc/agentfleet/backup-offsite.known_hosts"}

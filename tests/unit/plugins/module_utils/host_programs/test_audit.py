@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import audit
-from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks as checks
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import audit
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import audit_checks as checks
 from ansible_collections.agentfleet.vps.plugins.module_utils import constitution as law
-from ansible_collections.agentfleet.vps.plugins.module_utils import endpoints
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import endpoints
 
 NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.timezone.utc)
 

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import fleetctl
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import fleetctl
 
 NOW = datetime.datetime(2026, 12, 3, 12, 0, 0, tzinfo=datetime.timezone.utc)
 ESC = "\x1b]0;owned\x07\x1b[2J"

@@ -1,6 +1,6 @@
 """Webhook payloads: agent text in them can ping no one and forge no link."""
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import alerts
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import alerts
 
 HOSTILE = "agent-down `coder`: `<!channel> see <https://evil.example|the fix> & @everyone`"
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import transcripts
-from ansible_collections.agentfleet.vps.plugins.module_utils.audit_checks import finding
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import transcripts
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs.audit_checks import finding
 
 DEFAULT_STARTUP_FILES = ("VIOLATIONS.md", "HANDOFF.md")
 READ_TOOLS = ("read",)

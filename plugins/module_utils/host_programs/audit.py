@@ -23,11 +23,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from xml.sax.saxutils import escape, quoteattr
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import alerts
-from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checklist as checklist
-from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks as checks
-from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, endpoints
-from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, fleet_plan, transcripts
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import alerts
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import audit_checklist as checklist
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import audit_checks as checks
+from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import endpoints
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, fleet_plan
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import transcripts
 from ansible_collections.agentfleet.vps.plugins.module_utils.files import last_json, read_env
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import UserManager, agent_user, clean, run_command
 

@@ -15,7 +15,8 @@ import tarfile
 
 import pytest
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks, backup, fileops
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import audit_checks, backup
 
 NOW = datetime.datetime(2026, 12, 3, 3, 0, 0, tzinfo=datetime.timezone.utc)
 ROOT = "2026-12-03T03-00-00.000+00-00-openclaw-backup"

@@ -12,8 +12,8 @@ import signal
 
 from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn, fleet_plan, systemd_user
 from ansible_collections.agentfleet.vps.plugins.module_utils.systemd_user import exited
-from ansible_collections.agentfleet.vps.plugins.module_utils.watchdog_diagnosis import gateway_env, health_url, log_excerpt
-from ansible_collections.agentfleet.vps.plugins.module_utils.watchdog_llm import ask_llm
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs.watchdog_diagnosis import gateway_env, health_url, log_excerpt
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs.watchdog_llm import ask_llm
 
 LADDER = ("restart", "restore_last_good")
 

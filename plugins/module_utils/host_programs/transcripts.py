@@ -19,7 +19,8 @@ import json
 import math
 import os
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import fileops, zstd
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import zstd
 
 # A private copy of each session store is read, at most this big.
 MAX_STORE = 256 * 1024 * 1024

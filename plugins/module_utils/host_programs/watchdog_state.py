@@ -12,8 +12,9 @@ import json
 import os
 import socket
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import alerts, endpoints, fileops
-from ansible_collections.agentfleet.vps.plugins.module_utils.watchdog_host import LockHeld
+from ansible_collections.agentfleet.vps.plugins.module_utils import fileops
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import alerts, endpoints
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs.watchdog_host import LockHeld
 
 LOCK_NAME = "run.lock"
 

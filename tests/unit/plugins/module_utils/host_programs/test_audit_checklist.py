@@ -4,8 +4,8 @@ answers), read through transcripts.sessions as the audit reads them."""
 
 import pytest
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checklist as checklist
-from ansible_collections.agentfleet.vps.plugins.module_utils import transcripts
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import audit_checklist as checklist
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import transcripts
 
 T0 = 1796064749000
 ALL_ON = {"startup_sequence": True, "completion_without_proof": True, "avoidable_question": True,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import endpoints
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import endpoints
 
 ACTIONS = ("restart", "reset_failed_start", "restore_last_good", "doctor_fix", "kill_port_holder")
 

@@ -10,13 +10,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ansible_collections.agentfleet.vps.plugins.module_utils import audit_checks, config_txn
-from ansible_collections.agentfleet.vps.plugins.module_utils import watchdog as wd
-from ansible_collections.agentfleet.vps.plugins.module_utils import watchdog_actions as wd_actions
-from ansible_collections.agentfleet.vps.plugins.module_utils import watchdog_diagnosis as wd_diagnosis
-from ansible_collections.agentfleet.vps.plugins.module_utils import watchdog_host as wd_host
-from ansible_collections.agentfleet.vps.plugins.module_utils import watchdog_llm as wd_llm
-from ansible_collections.agentfleet.vps.plugins.module_utils import watchdog_state as wd_state
+from ansible_collections.agentfleet.vps.plugins.module_utils import config_txn
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import audit_checks
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import watchdog as wd
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import watchdog_actions as wd_actions
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import watchdog_diagnosis as wd_diagnosis
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import watchdog_host as wd_host
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import watchdog_llm as wd_llm
+from ansible_collections.agentfleet.vps.plugins.module_utils.host_programs import watchdog_state as wd_state
 
 
 class ScriptedHost:
