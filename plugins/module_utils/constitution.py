@@ -28,7 +28,7 @@ BOOTSTRAP_FILES = ("AGENTS.md", "SOUL.md", "IDENTITY.md", "USER.md", "BOOTSTRAP.
 USER_MD_CAP = 4000
 DEFAULT_MAX_CHARS = 20000
 DEFAULT_TOTAL_MAX_CHARS = 60000
-# Root's ledger and fleet.json (the constitution role's constitution_state_dir).
+# Root's ledger and fleet.json (fleet_constitution_dir of the fleet role).
 STATE_DIR = "/var/lib/agentfleet/constitution"
 VIOLATION_SEVERITIES = ("low", "medium", "high", "critical")
 SCOPES = ("agent", "role", "fleet")

@@ -27,7 +27,7 @@ PORT_MAX = 65535
 
 
 UNIT_PREFIX = "openclaw-gateway-"
-# The runtime role's fleet_user when an inventory sets none: agent NAME runs as DEFAULT_USER-NAME.
+# The fleet role's fleet_user when an inventory sets none: agent NAME runs as DEFAULT_USER-NAME.
 DEFAULT_USER = "openclaw"
 # Each agent runs as its own Linux user (prefix-NAME) with its own home and
 # user manager: the kernel lets one uid signal, trace and read whatever
@@ -57,7 +57,11 @@ def state_dir(prefix, agent_name):
 
 def store_dir(store, agent_name):
     """An agent's root-only config store below fleet_config_store: backups
-    of its openclaw.json, the last good copy, the lock and changes.jsonl."""
+    of its openclaw.json, the last good copy, the lock and changes.jsonl.
+    Never a relative or empty store: the modules would then keep them in
+    the agent's own directory, where it could forge its drift baseline."""
+    if not str(store).startswith("/"):
+        raise PlanError("fleet_config_store=%r must be an absolute path (a root-only directory)" % (store,))
     return "%s/%s" % (store, agent_name)
 
 
@@ -292,7 +296,7 @@ def build_plan(agents, base=18800, stride=200, listeners=(), user_uids=None, fle
             # Node's compiled OpenClaw, kept between starts (module_utils/compile_cache).
             "compile_cache": profile_dir + "/compile-cache",
             "unit": unit_name(agent["name"]),
-            "store": store_dir(store, agent["name"]) if store else None,
+            "store": store_dir(store, agent["name"]) if store is not None else None,
             "unit_file": "%s/%s" % (unit_dir(home_dir(user)), unit_name(agent["name"])),
             "role": agent.get("role", "specialist"),
             "state": agent.get("state", "present"),

@@ -42,7 +42,8 @@ def imported(name, directory=HERE):
             for alias in node.names:
                 # `from M import n`: n is a module of package M, or a name M defines.
                 submodule = module + [alias.name]
-                if _source(submodule, directory):
+                # module_utils itself defines no names: a name from it is a module.
+                if not module or _source(submodule, directory):
                     found.update(_files(submodule, directory))
                 elif module:
                     found.update(_files(module, directory))

@@ -92,3 +92,11 @@ def test_imports_inside_a_package_resolve_to_its_files(tmp_path):
         (tmp_path / name).write_text("thing = 1\n")
     wanted = ["pkg/__init__.py", "pkg/a.py", "pkg/b.py", "pkg/c.py", "top.py"]
     assert host_sources.closure(["pkg/a.py"], str(tmp_path)) == wanted
+
+
+def test_a_missing_module_fails_the_closure_loudly(tmp_path):
+    """A name imported from module_utils itself is a module; one that does
+    not exist must stop the install, not be dropped."""
+    (tmp_path / "a.py").write_text("from %s import nosuch\n" % host_sources.PACKAGE)
+    with pytest.raises(FileNotFoundError):
+        host_sources.closure(["a.py"], str(tmp_path))

@@ -79,6 +79,13 @@ def test_each_entry_names_its_config_store_below_the_fleet_store():
     assert [entry["store"] for entry in plan] == ["/var/lib/af/config/coder", "/var/lib/af/config/qa"]
 
 
+@pytest.mark.parametrize("store", ["", "var/lib/af", "./config"])
+def test_a_store_that_is_not_an_absolute_path_is_refused(store):
+    # The modules would keep the baseline in the agent's own directory.
+    with pytest.raises(PlanError, match="fleet_config_store"):
+        build_plan([agent("coder")], fleet_credentials=KEYS, store=store)
+
+
 def test_a_name_whose_user_would_be_too_long_is_refused():
     build_plan([agent("a" * 23)], fleet_credentials=KEYS)  # openclaw- + 23 = 32
     with pytest.raises(PlanError, match=r"fleet_agents\[0\]\.name='a{24}' is too long: its service user 'openclaw-a{24}'"):
