@@ -45,7 +45,7 @@ def imported(name, directory=HERE):
                 # module_utils itself defines no names: a name from it is a module.
                 if not module or _source(submodule, directory):
                     found.update(_files(submodule, directory))
-                elif module:
+                else:
                     found.update(_files(module, directory))
     return found
 
